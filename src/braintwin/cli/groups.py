@@ -1,0 +1,24 @@
+"""Shared sub-command groups (``braintwin eval …``, ``bench …``, ``train …``).
+
+Domain CLI modules add their commands to these groups, e.g.
+``@eval_app.command("segment")`` in ``braintwin.cli.segment``. Evaluation and benchmark
+commands print a human summary and, as the last line of stdout, one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+__all__ = ["bench_app", "emit_json", "eval_app", "train_app"]
+
+eval_app = typer.Typer(help="Evaluate a stage on a data folder (last line of stdout: JSON).")
+bench_app = typer.Typer(help="Performance benchmarks (last line of stdout: JSON).")
+train_app = typer.Typer(help="Train the shipped models from data (seeded, reproducible).")
+
+
+def emit_json(result: dict[str, Any]) -> None:
+    """Print ``result`` as the final single-line JSON object of a command's stdout."""
+    typer.echo(json.dumps(result, default=float, separators=(",", ":")))

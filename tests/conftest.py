@@ -1,0 +1,53 @@
+"""Shared fixtures: a seeded rng, tiny known-answer volumes and the real data in ../shared/data.
+
+Real-data tests skip when ../shared/data is absent on a developer machine, but fail in CI
+(``CI=true``), where the data is always beside the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("BRAINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261122)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not d.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real data missing in CI: {d}")
+        pytest.skip(f"real data not available at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def brats_dir(shared_data: Path) -> Path:
+    return shared_data / "brats2018"
+
+
+@pytest.fixture(scope="session")
+def brats_case(brats_dir: Path) -> Path:
+    """One real BraTS 2018 case folder (4 modalities + expert labels)."""
+    return brats_dir / "Brats18_2013_11_1"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, isolated $BRAINTWIN_HOME."""
+    h = tmp_path / "bt-home"
+    monkeypatch.setenv("BRAINTWIN_HOME", str(h))
+    return h
