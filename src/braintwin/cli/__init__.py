@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """A digital twin of a brain-tumour patient built from MRI (run a command with --help)."""

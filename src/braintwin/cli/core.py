@@ -1,18 +1,250 @@
-"""CLI commands: core (ingest, patients, show, report, demo)."""
+"""CLI commands: ingest, patients, show, report, demo, bench ingest.
+
+Thin: parse arguments, call the twin, print. Identifiers typed by the user are turned into
+pseudonyms before anything is stored or printed.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-__all__ = ["register"]
+from braintwin.cli.groups import bench_app, emit_json
+from braintwin.errors import InputError
+
+__all__ = ["parse_date", "progress_bar", "register"]
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """Parse YYYY-MM-DD; a clear error otherwise."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"not a date: {text!r}", "use YYYY-MM-DD, e.g. 2024-03-01") from None
+
+
+def _modality_overrides(items: list[str] | None) -> tuple[dict[str, Any] | None, Any]:
+    """``--modality t1ce`` (one image) or ``--modality NAME=t1ce`` (per file/series)."""
+    from braintwin.types import Modality
+
+    if not items:
+        return None, None
+    per: dict[str, Modality] = {}
+    single = None
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        try:
+            mod = Modality(value.strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in Modality.mri())
+            raise InputError(f"unknown modality {value!r}", f"use one of {allowed}") from None
+        if sep:
+            per[name] = mod
+        else:
+            single = mod
+    return (per or None), single
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    """A rich progress bar on stderr driven by ``(message, fraction)`` callbacks."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as prog:
+        task = prog.add_task(description, total=1.0, step="")
+
+        def update(message: str, fraction: float) -> None:
+            prog.update(task, completed=max(0.0, min(1.0, fraction)), step=message)
+
+        yield update
+        prog.update(task, completed=1.0, step="done")
+
+
+def _open_store(db: str | None) -> Any:
+    from braintwin.store import Store
+
+    return Store.open(url=db)
+
+
+def ingest_visit(
+    path: Path,
+    patient: str,
+    date: dt.date | None,
+    *,
+    db: str | None = None,
+    modality: list[str] | None = None,
+    root: Path | None = None,
+    segment: str | None = "unet",
+    n4: bool = True,
+) -> Any:
+    """Ingest one visit for ``patient`` and return the ``AddVisitResult``."""
+    from braintwin.twin import IngestOptions, Twin
+
+    per, single = _modality_overrides(modality)
+    twin = Twin.open(patient, store=_open_store(db), create=True)
+    opts = IngestOptions(modalities=per, modality=single, root=root, segment=segment, n4=n4)
+    with progress_bar("ingest") as update:
+        result = twin.add_visit(path, date, options=opts, progress=update)
+    return twin, result
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the core commands to ``app``."""
+
+    DbOpt = Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default: SQLite under $BRAINTWIN_HOME)."),
+    ]
 
     @app.command()
-    def version() -> None:
-        """Print the braintwin version."""
-        from braintwin import __version__
+    def ingest(
+        path: Annotated[
+            Path, typer.Argument(help="NIfTI file, BraTS case folder or DICOM folder.")
+        ],
+        patient: Annotated[
+            str, typer.Option("--patient", "-p", help="Patient identifier (pseudonymised).")
+        ],
+        date: Annotated[
+            str | None,
+            typer.Option("--date", "-d", help="Visit date YYYY-MM-DD (DICOM: StudyDate)."),
+        ] = None,
+        modality: Annotated[
+            list[str] | None,
+            typer.Option("--modality", "-m", help="Override: 't1ce' or 'NAME=t1ce' (repeatable)."),
+        ] = None,
+        root: Annotated[
+            Path | None, typer.Option("--root", help="Refuse inputs outside this data folder.")
+        ] = None,
+        segment: Annotated[
+            str, typer.Option("--segment", help="Segmentation method, or 'none'.")
+        ] = "unet",
+        n4: Annotated[bool, typer.Option("--n4/--no-n4", help="N4 bias-field correction.")] = True,
+        db: DbOpt = None,
+    ) -> None:
+        """Ingest one visit of a patient: de-identify, preprocess, segment and store it."""
+        twin, result = ingest_visit(
+            path,
+            patient,
+            parse_date(date),
+            db=db,
+            modality=modality,
+            root=root,
+            segment=None if segment.lower() == "none" else segment,
+            n4=n4,
+        )
+        what = "stored" if result.created else "already stored (same images; nothing changed)"
+        mods = ", ".join(m.value for m in result.modalities)
+        typer.echo(f"patient {twin.id}: visit {result.date} {what} [{mods}]")
+        for flag in result.flags:
+            typer.secho(f"  note: {flag}", fg=typer.colors.YELLOW)
 
-        typer.echo(__version__)
+    @app.command()
+    def patients(db: DbOpt = None) -> None:
+        """List the patients in the store (pseudonyms and visit counts)."""
+        rows = _open_store(db).list_patients()
+        if not rows:
+            typer.echo(
+                "no patients yet: add one with `braintwin ingest PATH --patient ID --date YYYY-MM-DD`"
+            )
+            return
+        for r in rows:
+            typer.echo(f"{r.id}  visits={r.n_visits}  first={r.first_date}  last={r.last_date}")
+
+    @app.command()
+    def show(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+        db: DbOpt = None,
+    ) -> None:
+        """Show a patient's twin: visits, modalities, measurements, history."""
+        from braintwin.twin import Twin
+
+        twin = Twin.open(patient, store=_open_store(db))
+        summary = twin.summary()
+        if as_json:
+            typer.echo(json.dumps(summary, default=str))
+            return
+        typer.echo(
+            f"patient {summary['patient']}  ({len(summary['visits'])} visit(s); dates shifted)"
+        )
+        for v in summary["visits"]:
+            seg = "segmented" if v["segmented"] else "not segmented"
+            typer.echo(f"  {v['date']}  {','.join(v['modalities'])}  grid={v['grid']}  {seg}")
+            for region, m in (v["measurements"] or {}).items():
+                if isinstance(m, dict) and "volume_ml" in m:
+                    typer.echo(f"      {region:<9} {m['volume_ml']:8.2f} mL")
+
+    @app.command()
+    def report(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML path.")] = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Write the patient's HTML report (figures, volumes, Dice vs expert label)."""
+        from braintwin.twin import Twin
+        from braintwin.twin.reporting import write_report
+
+        twin = Twin.open(patient, store=_open_store(db))
+        path = write_report(twin, out)
+        typer.echo(f"report written: {path}")
+
+    @app.command()
+    def demo(
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Where to write the report.")
+        ] = None,
+        db: DbOpt = None,
+    ) -> None:
+        """End-to-end demo on a real BraTS case shipped with braintwin."""
+        from braintwin.twin.demo import run_demo
+
+        with progress_bar("demo") as update:
+            result = run_demo(store=_open_store(db), out=out, progress=update)
+        for line in result.lines:
+            typer.echo(line)
+
+    @bench_app.command("ingest")
+    def bench_ingest(
+        case_dir: Annotated[Path, typer.Argument(help="A BraTS case folder (4 modalities).")],
+        repeat: Annotated[int, typer.Option(help="Timed repetitions (median reported).")] = 1,
+    ) -> None:
+        """Time ingest + preprocessing of one case (read, RAS, resample, register, N4, mask, z-score)."""
+        import statistics
+        import time
+
+        from braintwin.twin import prepare_visit
+        from braintwin.twin.ingest import IngestOptions
+
+        times: list[float] = []
+        steps: dict[str, float] = {}
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            prepared = prepare_visit(
+                case_dir,
+                date=dt.date(2000, 1, 1),
+                date_offset_days=0,
+                options=IngestOptions(segment=None),
+            )
+            times.append(time.perf_counter() - t0)
+            steps = {k: round(v, 2) for k, v in prepared.timings_s.items()}
+        secs = statistics.median(times)
+        typer.echo(f"ingest + preprocessing: {secs:.1f} s (steps: {steps})")
+        emit_json({"seconds": round(secs, 2), "steps_s": steps, "repeat": len(times)})

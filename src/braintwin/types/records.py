@@ -35,6 +35,8 @@ class Visit:
         segmentation: BraTS label volume on the same grid, if any.
         brain_mask: boolean brain mask on the same grid, if any.
         measurements: region name -> measurement dict (volumes in mL, diameters in mm, …).
+        extras: further named volumes on the visit grid, e.g. ``"reference_seg"`` (an expert
+            label supplied with the images), ``"uncertainty"``, ``"density"``.
         meta: provenance (source kind, preprocessing steps, transforms), never identifiers.
     """
 
@@ -43,6 +45,7 @@ class Visit:
     segmentation: Volume | None = None
     brain_mask: Volume | None = None
     measurements: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Volume] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -156,14 +156,10 @@ class Volume:
 
     def same_grid(self, other: Volume, atol: float = 1e-3) -> bool:
         """True when both volumes share shape and affine (voxel-wise comparable)."""
-        return self.shape == other.shape and bool(
-            np.allclose(self.affine, other.affine, atol=atol)
-        )
+        return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=atol))
 
     # -- construction ---------------------------------------------------------------------
-    def with_data(
-        self, data: np.ndarray, modality: Modality | None = None, **meta: Any
-    ) -> Volume:
+    def with_data(self, data: np.ndarray, modality: Modality | None = None, **meta: Any) -> Volume:
         """A new volume on the same grid with different voxels (and optionally modality)."""
         if data.shape[:3] != self.shape:
             raise InputError(f"data shape {data.shape} does not match volume grid {self.shape}")

@@ -1,0 +1,161 @@
+"""The HTML report: one self-contained file (figures embedded) per patient.
+
+The report shows, per visit, orthogonal slices of every modality with the brain mask and the
+segmentation overlay, volumes per tumour region and, when an expert label came with the images,
+the Dice against it. Later stages (classification, calibration, forecasts) add ``Section``s.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from braintwin.report.figures import orthogonal_panel
+from braintwin.types import Patient, Region, Visit, Volume
+
+__all__ = ["Section", "build_report", "png_img"]
+
+_REGIONS = (Region.WT, Region.TC, Region.ET, Region.EDEMA, Region.NECROSIS)
+
+
+@dataclass
+class Section:
+    """A titled block of trusted HTML (built by braintwin code, never from user strings)."""
+
+    title: str
+    html: str
+
+
+@dataclass
+class _VisitView:
+    index: int
+    date: str
+    modalities: list[dict[str, str]]
+    figure: str
+    overlay_name: str
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    has_diameters: bool = False
+    dice: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+
+
+def png_img(png: bytes, alt: str = "figure") -> str:
+    """An ``<img>`` tag embedding PNG bytes."""
+    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _fmt(x: Any, digits: int = 1) -> str:
+    return "–" if x is None else f"{float(x):.{digits}f}"
+
+
+def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    from braintwin.measure import measure_segmentation
+
+    m = measurements or {
+        str(k): (v.model_dump() if hasattr(v, "model_dump") else vars(v))
+        for k, v in measure_segmentation(seg).items()
+    }
+    rows = []
+    has_diam = False
+    for region in _REGIONS:
+        r = m.get(str(region)) or m.get(region.value)
+        if not r:
+            continue
+        diam = r.get("largest_diameter_mm")
+        has_diam |= diam is not None
+        rows.append(
+            {
+                "region": region.value,
+                "volume_ml": float(r.get("volume_ml", 0.0)),
+                "diameter": _fmt(diam),
+                "bidim": _fmt(r.get("bidimensional_product_mm2"), 0),
+            }
+        )
+    return rows, has_diam
+
+
+def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView:
+    from braintwin.segment.metrics import dice_regions
+
+    seg = visit.segmentation
+    expert = visit.extras.get("reference_seg")
+    overlay, overlay_name = (
+        (seg, "braintwin segmentation")
+        if seg is not None
+        else (
+            expert,
+            "expert label supplied with the images",
+        )
+    )
+    named = {m.value.upper(): visit.volumes[m] for m in visit.modalities}
+    figure = orthogonal_panel(named, seg=overlay, mask=visit.brain_mask)
+    rows, has_diam = ([], False)
+    if overlay is not None:
+        rows, has_diam = _region_rows(overlay, visit.measurements if seg is not None else {})
+    dice = {}
+    if seg is not None and expert is not None:
+        dice = {k: float(v) for k, v in dice_regions(seg.data, expert.data).items()}
+    flags = list(visit.meta.get("segmentation", {}).get("flags", []))
+    if overlay is None:
+        flags.append("No segmentation yet: run `braintwin segment` on this patient.")
+    return _VisitView(
+        index=index,
+        date=str(visit.date),
+        modalities=[
+            {
+                "name": m.value.upper(),
+                "shape": " × ".join(str(s) for s in visit.volumes[m].shape),
+                "spacing": " × ".join(f"{s:.2f}" for s in visit.volumes[m].spacing),
+            }
+            for m in visit.modalities
+        ],
+        figure=base64.b64encode(figure).decode(),
+        overlay_name=overlay_name,
+        volumes=rows,
+        has_diameters=has_diam,
+        dice=dice,
+        flags=flags,
+        sections=sections,
+    )
+
+
+def build_report(
+    patient: Patient,
+    out: Path,
+    *,
+    sections: list[Section] | None = None,
+    visit_sections: dict[dt.date, list[Section]] | None = None,
+) -> Path:
+    """Write the patient's HTML report to ``out`` (atomically) and return the path."""
+    import jinja2
+
+    from braintwin import __version__
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("braintwin.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    per_visit = visit_sections or {}
+    views = [
+        _visit_view(i, v, per_visit.get(v.date, [])) for i, v in enumerate(patient.sorted_visits())
+    ]
+    html = env.get_template("report.html.j2").render(
+        patient=patient.id,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        visits=views,
+        sections=sections or [],
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".report-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    os.replace(tmp, out)
+    return out

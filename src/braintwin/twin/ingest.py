@@ -1,0 +1,183 @@
+"""Turn a folder or file of patient images into a preprocessed, de-identified ``Visit``.
+
+Everything is computed in memory first; the caller writes the finished visit to the store in
+one atomic step, so a failure at any stage leaves the twin exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from braintwin.errors import InputError
+from braintwin.types import Modality, Visit, Volume, check_labels
+
+__all__ = ["IngestOptions", "PreparedVisit", "prepare_visit"]
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class IngestOptions:
+    """What to do with a new visit besides preprocessing.
+
+    Attributes:
+        modalities: per-source modality overrides (file or series name -> modality).
+        modality: one modality for a single-image source.
+        root: data folder the source must lie inside (refuses paths that escape it).
+        spacing_mm: isotropic resampling target (mm).
+        n4: run N4 bias-field correction.
+        segment: segmentation method name, or ``None`` to skip segmentation.
+    """
+
+    modalities: dict[str, Modality] | None = None
+    modality: Modality | None = None
+    root: Path | None = None
+    spacing_mm: float = 1.0
+    n4: bool = True
+    segment: str | None = "unet"
+
+
+@dataclass
+class PreparedVisit:
+    """A visit ready to be stored, plus what happened while preparing it."""
+
+    visit: Visit
+    digest: str
+    real_date: dt.date
+    flags: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _step(progress: Progress | None, message: str, fraction: float) -> None:
+    if progress is not None:
+        progress(message, fraction)
+
+
+def prepare_visit(
+    source: Path,
+    *,
+    date: dt.date | None,
+    date_offset_days: int,
+    reference: Volume | None = None,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+) -> PreparedVisit:
+    """Read, de-identify, preprocess and (optionally) segment one visit, without storing it.
+
+    Args:
+        source: a NIfTI file, BraTS case folder, folder of NIfTI files or DICOM series folder.
+        date: the real visit date; taken from the DICOM StudyDate when ``None``.
+        date_offset_days: the patient's secret date shift (days), applied before storing.
+        reference: the first visit's reference volume; later visits are registered to it.
+        options: see :class:`IngestOptions`.
+        progress: callback ``(message, fraction 0..1)``.
+    """
+    import time
+
+    from braintwin.io import read_visit_images
+    from braintwin.preprocess import PreprocessOptions, apply_transform, preprocess_visit
+
+    opts = options or IngestOptions()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    _step(progress, "reading images", 0.0)
+    images = read_visit_images(
+        Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+    )
+    timings["read"] = time.perf_counter() - t0
+    real_date = date or images.study_date
+    if real_date is None:
+        raise InputError(
+            "the visit has no date", "pass --date YYYY-MM-DD (DICOM input takes the StudyDate)"
+        )
+    if not images.volumes:
+        raise InputError("no MRI volume found in the input", "give T1, T1ce, T2 and/or FLAIR")
+
+    t1 = time.perf_counter()
+    pre = preprocess_visit(
+        images.volumes,
+        reference=reference,
+        options=PreprocessOptions(spacing=(opts.spacing_mm,) * 3, n4=opts.n4),
+        progress=(lambda m, f: _step(progress, m, 0.1 + 0.6 * f)) if progress else None,
+    )
+    timings["preprocess"] = time.perf_counter() - t1
+
+    extras: dict[str, Volume] = {}
+    flags: list[str] = []
+    if images.segmentation is not None:
+        check_labels(images.segmentation.data)
+        ref_grid = pre.brain_mask
+        seg = images.segmentation.with_data(
+            np.rint(images.segmentation.data).astype(np.uint8), Modality.SEG
+        )
+        matrix = _transform_of(pre.transforms, _seg_partner(images.volumes))
+        extras["reference_seg"] = apply_transform(seg, matrix, ref_grid)
+
+    visit = Visit(
+        date=real_date + dt.timedelta(days=date_offset_days),
+        volumes=dict(pre.volumes),
+        brain_mask=pre.brain_mask,
+        extras=extras,
+        meta={
+            "sources": list(images.sources),
+            "transforms": pre.transforms,
+            "date_shifted": True,
+        },
+    )
+
+    if opts.segment:
+        t2 = time.perf_counter()
+        _step(progress, f"segmenting ({opts.segment})", 0.75)
+        flags += _segment_into(visit, opts.segment)
+        timings["segment"] = time.perf_counter() - t2
+    _step(progress, "ready to store", 0.95)
+    timings["total"] = time.perf_counter() - t0
+    visit.meta["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    return PreparedVisit(visit, images.digest, real_date, flags, timings)
+
+
+def _seg_partner(volumes: dict[Modality, Volume]) -> Modality:
+    """The modality whose native grid an accompanying label file shares (BraTS: all of them)."""
+    for m in (Modality.T1CE, Modality.FLAIR, Modality.T1, Modality.T2):
+        if m in volumes:
+            return m
+    return next(iter(volumes))
+
+
+def _transform_of(transforms: dict[str, Any], modality: Modality) -> Any:
+    entry = transforms.get(modality.value, {})
+    return np.asarray(entry.get("matrix", np.eye(4)), dtype=float)
+
+
+def _segment_into(visit: Visit, method: str) -> list[str]:
+    """Segment the visit in place; return flags. Measurement follows segmentation."""
+    from braintwin.measure import measure_segmentation
+    from braintwin.segment import segment_volumes
+
+    result = segment_volumes(visit.volumes, brain_mask=visit.brain_mask, method=method)
+    visit.segmentation = result.labels
+    if result.uncertainty is not None:
+        visit.extras["uncertainty"] = result.uncertainty
+    visit.measurements = _jsonable(measure_segmentation(result.labels))
+    visit.meta["segmentation"] = {"method": method, "flags": list(result.flags)}
+    return list(result.flags)
+
+
+def _jsonable(measurements: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for region, m in measurements.items():
+        if hasattr(m, "model_dump"):
+            out[str(region)] = m.model_dump()
+        elif hasattr(m, "__dataclass_fields__"):
+            from dataclasses import asdict
+
+            out[str(region)] = asdict(m)
+        else:
+            out[str(region)] = m
+    return out

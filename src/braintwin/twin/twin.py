@@ -1,0 +1,182 @@
+"""The ``Twin``: one patient's visits, model state and history, backed by the store.
+
+The twin knows its patient only by a pseudonym (HMAC of the given identifier with the
+installation's secret key) and stores only shifted dates, so the database, files, logs and
+reports never carry the identifier or the real dates.
+
+Example (notebook)::
+
+    from braintwin import Twin
+    twin = Twin.open("patient-042", create=True)
+    twin.add_visit("scans/2024-03-01", date=datetime.date(2024, 3, 1))
+    twin.visits()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braintwin.errors import InputError, NotFoundError
+from braintwin.twin.ingest import IngestOptions, prepare_visit
+from braintwin.types import Modality, Patient, Visit
+
+if TYPE_CHECKING:
+    from braintwin.store import Store
+
+__all__ = ["AddVisitResult", "Twin", "resolve_patient"]
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class AddVisitResult:
+    """Outcome of :meth:`Twin.add_visit`."""
+
+    date: dt.date  # de-identified (shifted) visit date as stored
+    created: bool  # False when the same images were already ingested
+    modalities: tuple[Modality, ...] = ()
+    flags: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_patient(store: Store, patient: str) -> str:
+    """Map a user-given patient identifier (or an existing pseudonym) to the stored pseudonym."""
+    from braintwin.deid import load_or_create_secret, pseudonym
+
+    patient = patient.strip()
+    if not patient:
+        raise InputError("empty patient identifier", "pass --patient ID")
+    if store.has_patient(patient):
+        return patient
+    return pseudonym(patient, load_or_create_secret(store.home))
+
+
+class Twin:
+    """A patient's digital twin. Create with :meth:`open`; never holds identifiers."""
+
+    def __init__(self, store: Store, pseudonym: str) -> None:
+        self.store = store
+        self.id = pseudonym
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        patient: str,
+        *,
+        store: Store | None = None,
+        create: bool = False,
+    ) -> Twin:
+        """Open the twin of ``patient`` (an identifier or its pseudonym).
+
+        With ``create=False`` an unknown patient raises ``NotFoundError``; with ``create=True`` the
+        twin starts empty and becomes persistent with its first visit.
+        """
+        from braintwin.store import Store
+
+        st = store or Store.open()
+        pid = resolve_patient(st, patient)
+        if not create and not st.has_patient(pid):
+            raise NotFoundError(
+                "no such patient in this store", "run `braintwin patients` to list them"
+            )
+        return cls(st, pid)
+
+    @property
+    def date_offset_days(self) -> int:
+        from braintwin.deid import date_offset_days, load_or_create_secret
+
+        return date_offset_days(self.id, load_or_create_secret(self.store.home))
+
+    # -- visits -----------------------------------------------------------------------------
+    def patient(self) -> Patient:
+        """The patient with all stored visits (date order)."""
+        return self.store.load_patient(self.id)
+
+    def visits(self) -> list[Visit]:
+        if not self.store.has_patient(self.id):
+            return []
+        return self.patient().sorted_visits()
+
+    def visit(self, date: dt.date | None = None) -> Visit:
+        """The visit on ``date`` (a stored, shifted date), or the latest one."""
+        visits = self.visits()
+        if not visits:
+            raise NotFoundError("the twin has no visits yet", "add one with `braintwin ingest`")
+        if date is None:
+            return visits[-1]
+        for v in visits:
+            if v.date == date:
+                return v
+        known = ", ".join(str(v.date) for v in visits)
+        raise NotFoundError(f"no visit on {date}", f"stored visit dates: {known}")
+
+    def add_visit(
+        self,
+        source: str | Path,
+        date: dt.date | None = None,
+        *,
+        options: IngestOptions | None = None,
+        progress: Progress | None = None,
+    ) -> AddVisitResult:
+        """Ingest a new visit: read, de-identify, preprocess, segment, then store atomically.
+
+        ``date`` is the real visit date (shifted before storage). Re-ingesting the same images
+        returns the stored visit with ``created=False`` and changes nothing.
+        """
+        from braintwin.io import read_visit_images  # noqa: F401  (fail early if io is missing)
+
+        existing = self.visits()
+        reference = None
+        if existing:
+            first = existing[0]
+            reference = first.reference
+        prepared = prepare_visit(
+            Path(source),
+            date=date,
+            date_offset_days=self.date_offset_days,
+            reference=reference,
+            options=options,
+            progress=progress,
+        )
+        saved = self.store.save_visit(self.id, prepared.visit, digest=prepared.digest)
+        if saved.created:
+            self.store.log_event(
+                self.id,
+                "add_visit",
+                {
+                    "date": str(prepared.visit.date),
+                    "modalities": [m.value for m in prepared.visit.modalities],
+                    "flags": prepared.flags,
+                    "timings_s": prepared.visit.meta.get("timings_s", {}),
+                },
+            )
+        return AddVisitResult(
+            date=prepared.visit.date,
+            created=saved.created,
+            modalities=prepared.visit.modalities,
+            flags=prepared.flags,
+            timings_s=prepared.timings_s,
+        )
+
+    # -- summaries --------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able overview (no identifiers): visits, modalities, measurements."""
+        rows = []
+        for v in self.visits():
+            rows.append(
+                {
+                    "date": str(v.date),
+                    "modalities": [m.value for m in v.modalities],
+                    "segmented": v.segmentation is not None,
+                    "reference_label": "reference_seg" in v.extras,
+                    "measurements": v.measurements,
+                    "grid": list(v.reference.shape),
+                    "spacing_mm": list(v.reference.spacing),
+                }
+            )
+        return {"patient": self.id, "visits": rows}
