@@ -34,6 +34,7 @@ def _root() -> None:
 # Explicit registry of command modules, each exposing ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.core",
+    "braintwin.cli.twin",
     "braintwin.cli.preprocess",
     "braintwin.cli.growth",
     "braintwin.cli.segment",

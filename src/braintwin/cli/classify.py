@@ -1,11 +1,121 @@
-"""CLI commands: classify (placeholder until the owning module lands)."""
+"""CLI commands: ``classify IMAGE``, ``eval classify DIR``, ``train classify DATA_DIR``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from braintwin.cli.groups import emit_json, eval_app, train_app
 
 __all__ = ["register"]
 
 
+def _progress(message: str, fraction: float) -> None:
+    typer.echo(f"[{fraction:4.0%}] {message}", err=True)
+
+
+def classify_cmd(
+    image: Annotated[Path, typer.Argument(help="An MRI slice: JPEG/PNG/DICOM/.npy file.")],
+    explanation: Annotated[
+        Path | None,
+        typer.Option("--explanation", "-e", help="Write the Grad-CAM overlay PNG here."),
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped).")] = None,
+) -> None:
+    """Classify one 2D MRI slice: glioma / meningioma / notumor / pituitary (JSON last line)."""
+    import torch
+
+    from braintwin.classify import classify_image
+
+    torch.set_num_threads(2)
+    pred = classify_image(image, explain=explanation is not None, weights=weights)
+    typer.echo(f"{pred.label}  ({pred.probabilities[pred.label]:.3f})")
+    for name, p in sorted(pred.probabilities.items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {name:<11} {p:.3f}")
+    out = pred.to_dict()
+    if explanation is not None and pred.explanation_png is not None:
+        explanation.parent.mkdir(parents=True, exist_ok=True)
+        explanation.write_bytes(pred.explanation_png)
+        typer.echo(f"explanation written to {explanation}")
+        out["explanation"] = str(explanation)
+    emit_json(out)
+
+
+@eval_app.command("classify")
+def eval_classify(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Folder with glioma/ meningioma/ notumor/ pituitary/.")
+    ],
+    robustness: Annotated[
+        bool,
+        typer.Option("--robustness", help="Add accuracy under noise, JPEG, rotation/flip, FGSM."),
+    ] = False,
+    validation_split: Annotated[
+        bool,
+        typer.Option(
+            "--validation-split",
+            help="Score only the checkpoint's deduplicated validation images of its training folder.",
+        ),
+    ] = False,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped).")] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads for the timed inference.")] = 2,
+) -> None:
+    """Accuracy, macro-F1, per-class F1, confusion matrix, ECE, seconds per image (JSON last)."""
+    from braintwin.classify.evaluate import evaluate_folder
+
+    res = evaluate_folder(
+        data_dir,
+        weights=weights,
+        robustness=robustness,
+        validation_split=validation_split,
+        threads=threads,
+        progress=_progress,
+    )
+    typer.echo(
+        f"n={res['n']}  accuracy={res['accuracy']:.4f}  macro-F1={res['macro_f1']:.4f}  "
+        f"ECE={res['ece']:.4f}  {res['seconds_per_image'] * 1000:.1f} ms/image  ({res['subset']})"
+    )
+    if robustness:
+        for name, value in res["robustness"].items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    typer.echo(f"  {name}/{sub:<22} {v:.4f}")
+            else:
+                typer.echo(f"  {name:<30} {value:.4f}")
+    emit_json(res)
+
+
+@train_app.command("classify")
+def train_classify(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Folder with glioma/ meningioma/ notumor/ pituitary/.")
+    ],
+    out: Annotated[Path, typer.Option(help="Checkpoint to write.")] = Path("classifier.pt"),
+    seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and batches.")] = 0,
+    epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+) -> None:
+    """Train the tumour-type classifier from scratch (seeded; default = the shipped run)."""
+    import dataclasses
+
+    from braintwin.classify.train import TrainConfig, train_classifier
+
+    cfg = TrainConfig(seed=seed, threads=threads)
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=epochs)
+    summary = train_classifier(data_dir, out, cfg, progress=_progress)
+    v = summary["validation"]
+    typer.echo(
+        f"wrote {out}: validation accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}, "
+        f"ECE {v['ece_before']:.4f} -> {v['ece_after_crossfit']:.4f} (T={summary['temperature']:.2f}), "
+        f"{summary['train_seconds']:.0f} s"
+    )
+    summary.pop("history", None)
+    emit_json(summary)
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``classify`` to the root app (eval/train sub-commands register on import)."""
+    app.command("classify")(classify_cmd)

@@ -18,7 +18,13 @@ import typer
 from braintwin.cli.groups import bench_app, emit_json
 from braintwin.errors import InputError
 
-__all__ = ["parse_date", "progress_bar", "register"]
+__all__ = ["DbOpt", "open_store", "parse_date", "progress_bar", "register"]
+
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: SQLite under $BRAINTWIN_HOME)."),
+]
 
 
 def parse_date(text: str | None) -> dt.date | None:
@@ -78,7 +84,7 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
         prog.update(task, completed=1.0, step="done")
 
 
-def _open_store(db: str | None) -> Any:
+def open_store(db: str | None) -> Any:
     from braintwin.store import Store
 
     return Store.open(url=db)
@@ -99,7 +105,7 @@ def ingest_visit(
     from braintwin.twin import IngestOptions, Twin
 
     per, single = _modality_overrides(modality)
-    twin = Twin.open(patient, store=_open_store(db), create=True)
+    twin = Twin.open(patient, store=open_store(db), create=True)
     opts = IngestOptions(modalities=per, modality=single, root=root, segment=segment, n4=n4)
     with progress_bar("ingest") as update:
         result = twin.add_visit(path, date, options=opts, progress=update)
@@ -108,11 +114,6 @@ def ingest_visit(
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
-
-    DbOpt = Annotated[
-        str | None,
-        typer.Option("--db", help="Database URL (default: SQLite under $BRAINTWIN_HOME)."),
-    ]
 
     @app.command()
     def ingest(
@@ -159,7 +160,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def patients(db: DbOpt = None) -> None:
         """List the patients in the store (pseudonyms and visit counts)."""
-        rows = _open_store(db).list_patients()
+        rows = open_store(db).list_patients()
         if not rows:
             typer.echo(
                 "no patients yet: add one with `braintwin ingest PATH --patient ID --date YYYY-MM-DD`"
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
         """Show a patient's twin: visits, modalities, measurements, history."""
         from braintwin.twin import Twin
 
-        twin = Twin.open(patient, store=_open_store(db))
+        twin = Twin.open(patient, store=open_store(db))
         summary = twin.summary()
         if as_json:
             typer.echo(json.dumps(summary, default=str))
@@ -202,7 +203,7 @@ def register(app: typer.Typer) -> None:
         from braintwin.twin import Twin
         from braintwin.twin.reporting import write_report
 
-        twin = Twin.open(patient, store=_open_store(db))
+        twin = Twin.open(patient, store=open_store(db))
         path = write_report(twin, out)
         typer.echo(f"report written: {path}")
 
@@ -217,7 +218,7 @@ def register(app: typer.Typer) -> None:
         from braintwin.twin.demo import run_demo
 
         with progress_bar("demo") as update:
-            result = run_demo(store=_open_store(db), out=out, progress=update)
+            result = run_demo(store=open_store(db), out=out, progress=update)
         for line in result.lines:
             typer.echo(line)
 

@@ -41,6 +41,7 @@ class _VisitView:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     has_diameters: bool = False
     dice: dict[str, float] = field(default_factory=dict)
+    hd95: dict[str, str] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
 
@@ -81,7 +82,7 @@ def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[s
 
 
 def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView:
-    from braintwin.segment.metrics import dice_regions
+    from braintwin.segment.evaluate import score_case
 
     seg = visit.segmentation
     expert = visit.extras.get("reference_seg")
@@ -98,9 +99,11 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
     rows, has_diam = ([], False)
     if overlay is not None:
         rows, has_diam = _region_rows(overlay, visit.measurements if seg is not None else {})
-    dice = {}
+    dice: dict[str, float] = {}
+    hd95: dict[str, float | None] = {}
     if seg is not None and expert is not None:
-        dice = {k: float(v) for k, v in dice_regions(seg.data, expert.data).items()}
+        scores = score_case(seg.data, expert.data, seg.spacing)
+        dice, hd95 = scores["dice"], scores["hd95_mm"]
     flags = list(visit.meta.get("segmentation", {}).get("flags", []))
     if overlay is None:
         flags.append("No segmentation yet: run `braintwin segment` on this patient.")
@@ -120,6 +123,7 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
         volumes=rows,
         has_diameters=has_diam,
         dice=dice,
+        hd95={k: _fmt(v) for k, v in hd95.items()},
         flags=flags,
         sections=sections,
     )

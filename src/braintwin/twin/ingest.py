@@ -17,7 +17,7 @@ import numpy as np
 from braintwin.errors import InputError
 from braintwin.types import Modality, Visit, Volume, check_labels
 
-__all__ = ["IngestOptions", "PreparedVisit", "prepare_visit"]
+__all__ = ["IngestOptions", "PreparedVisit", "prepare_visit", "segment_into"]
 
 Progress = Callable[[str, float], None]
 
@@ -62,6 +62,7 @@ def _step(progress: Progress | None, message: str, fraction: float) -> None:
 def prepare_visit(
     source: Path,
     *,
+    images: Any = None,
     date: dt.date | None,
     date_offset_days: int,
     reference: Volume | None = None,
@@ -74,6 +75,7 @@ def prepare_visit(
         source: a NIfTI file, BraTS case folder, folder of NIfTI files or DICOM series folder.
         date: the real visit date; taken from the DICOM StudyDate when ``None``.
         date_offset_days: the patient's secret date shift (days), applied before storing.
+        images: already-read ``VisitImages`` of ``source`` (read here when ``None``).
         reference: the first visit's reference volume; later visits are registered to it.
         options: see :class:`IngestOptions`.
         progress: callback ``(message, fraction 0..1)``.
@@ -87,9 +89,10 @@ def prepare_visit(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     _step(progress, "reading images", 0.0)
-    images = read_visit_images(
-        Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
-    )
+    if images is None:
+        images = read_visit_images(
+            Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+        )
     timings["read"] = time.perf_counter() - t0
     real_date = date or images.study_date
     if real_date is None:
@@ -112,12 +115,11 @@ def prepare_visit(
     flags: list[str] = []
     if images.segmentation is not None:
         check_labels(images.segmentation.data)
-        ref_grid = pre.brain_mask
         seg = images.segmentation.with_data(
             np.rint(images.segmentation.data).astype(np.uint8), Modality.SEG
         )
         matrix = _transform_of(pre.transforms, _seg_partner(images.volumes))
-        extras["reference_seg"] = apply_transform(seg, matrix, ref_grid)
+        extras["reference_seg"] = apply_transform(seg, matrix, pre.brain_mask)
 
     visit = Visit(
         date=real_date + dt.timedelta(days=date_offset_days),
@@ -134,7 +136,7 @@ def prepare_visit(
     if opts.segment:
         t2 = time.perf_counter()
         _step(progress, f"segmenting ({opts.segment})", 0.75)
-        flags += _segment_into(visit, opts.segment)
+        flags += segment_into(visit, opts.segment)
         timings["segment"] = time.perf_counter() - t2
     _step(progress, "ready to store", 0.95)
     timings["total"] = time.perf_counter() - t0
@@ -151,16 +153,18 @@ def _seg_partner(volumes: dict[Modality, Volume]) -> Modality:
 
 
 def _transform_of(transforms: dict[str, Any], modality: Modality) -> Any:
-    entry = transforms.get(modality.value, {})
-    return np.asarray(entry.get("matrix", np.eye(4)), dtype=float)
+    """The native-world -> visit-grid-world matrix recorded for ``modality``."""
+    return np.asarray(transforms["modalities"][modality.value]["matrix"], dtype=float)
 
 
-def _segment_into(visit: Visit, method: str) -> list[str]:
-    """Segment the visit in place; return flags. Measurement follows segmentation."""
+def segment_into(visit: Visit, method: str, *, uncertainty: bool = False) -> list[str]:
+    """Segment ``visit`` in place (labels, measurements, uncertainty); return the flags."""
     from braintwin.measure import measure_segmentation
     from braintwin.segment import segment_volumes
 
-    result = segment_volumes(visit.volumes, brain_mask=visit.brain_mask, method=method)
+    result = segment_volumes(
+        visit.volumes, brain_mask=visit.brain_mask, method=method, uncertainty=uncertainty
+    )
     visit.segmentation = result.labels
     if result.uncertainty is not None:
         visit.extras["uncertainty"] = result.uncertainty

@@ -15,6 +15,7 @@ Example (notebook)::
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["AddVisitResult", "Twin", "resolve_patient"]
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger("braintwin.twin")
 
 
 @dataclass
@@ -128,22 +130,35 @@ class Twin:
         ``date`` is the real visit date (shifted before storage). Re-ingesting the same images
         returns the stored visit with ``created=False`` and changes nothing.
         """
-        from braintwin.io import read_visit_images  # noqa: F401  (fail early if io is missing)
+        from braintwin.io import read_visit_images
 
+        opts = options or IngestOptions()
+        images = read_visit_images(
+            Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+        )
+        if self.store.has_patient(self.id):
+            stored = self.store.find_visit(self.id, images.digest)
+            if stored is not None:  # the same images again: nothing to do
+                return AddVisitResult(date=stored, created=False)
         existing = self.visits()
-        reference = None
-        if existing:
-            first = existing[0]
-            reference = first.reference
+        reference = existing[0].reference if existing else None
         prepared = prepare_visit(
             Path(source),
+            images=images,
             date=date,
             date_offset_days=self.date_offset_days,
             reference=reference,
-            options=options,
+            options=opts,
             progress=progress,
         )
         saved = self.store.save_visit(self.id, prepared.visit, digest=prepared.digest)
+        log.info(
+            "patient %s: visit %s %s (%s)",
+            self.id,
+            prepared.visit.date,
+            "stored" if saved.created else "already stored",
+            ", ".join(m.value for m in prepared.visit.modalities),
+        )
         if saved.created:
             self.store.log_event(
                 self.id,
@@ -162,6 +177,28 @@ class Twin:
             flags=prepared.flags,
             timings_s=prepared.timings_s,
         )
+
+    def segment(
+        self, date: dt.date | None = None, *, method: str = "unet", uncertainty: bool = False
+    ) -> list[str]:
+        """(Re-)segment a stored visit (latest by default), measure it and store the result.
+
+        Returns the segmentation's flags (e.g. missing modalities, empty prediction).
+        """
+        from braintwin.twin.ingest import segment_into
+
+        visit = self.visit(date)
+        flags = segment_into(visit, method, uncertainty=uncertainty)
+        self.store.update_visit(
+            self.id,
+            visit.date,
+            segmentation=visit.segmentation,
+            extra_volumes=visit.extras,
+            measurements=visit.measurements,
+            meta=visit.meta,
+        )
+        self.store.log_event(self.id, "segment", {"date": str(visit.date), "method": method})
+        return flags
 
     # -- summaries --------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
