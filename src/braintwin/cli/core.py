@@ -187,11 +187,18 @@ def register(app: typer.Typer) -> None:
             f"patient {summary['patient']}  ({len(summary['visits'])} visit(s); dates shifted)"
         )
         for v in summary["visits"]:
-            seg = "segmented" if v["segmented"] else "not segmented"
-            typer.echo(f"  {v['date']}  {','.join(v['modalities'])}  grid={v['grid']}  {seg}")
+            mods = [n for n in v["volumes"] if n in {"t1", "t1ce", "t2", "flair"}]
+            seg = v["segmentation"]
+            state = f"segmented ({seg['method']})" if seg else "not segmented"
+            if "extra:reference_seg" in v["volumes"]:
+                state += "; expert label on file"
+            typer.echo(f"  {v['date']}  {','.join(mods)}  {state}")
             for region, m in (v["measurements"] or {}).items():
                 if isinstance(m, dict) and "volume_ml" in m:
                     typer.echo(f"      {region:<9} {m['volume_ml']:8.2f} mL")
+            cls = v.get("classification")
+            if cls:
+                typer.echo(f"      type: {cls.get('label')} (p={cls.get('probability', 0):.2f})")
 
     @app.command()
     def report(

@@ -58,10 +58,7 @@ def _fmt(x: Any, digits: int = 1) -> str:
 def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     from braintwin.measure import measure_segmentation
 
-    m = measurements or {
-        str(k): (v.model_dump() if hasattr(v, "model_dump") else vars(v))
-        for k, v in measure_segmentation(seg).items()
-    }
+    m = measurements or {str(k): v.to_dict() for k, v in measure_segmentation(seg).items()}
     rows = []
     has_diam = False
     for region in _REGIONS:
@@ -75,7 +72,7 @@ def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[s
                 "region": region.value,
                 "volume_ml": float(r.get("volume_ml", 0.0)),
                 "diameter": _fmt(diam),
-                "bidim": _fmt(r.get("bidimensional_product_mm2"), 0),
+                "bidim": _fmt(r.get("bidimensional_mm2"), 0),
             }
         )
     return rows, has_diam

@@ -69,6 +69,18 @@ class VisitsMixin(ArtifactsMixin):
                 )
             )
 
+    def visit_dates(self, patient_id: str) -> list[dt.date]:
+        """The patient's stored (shifted) visit dates in order, without loading any image."""
+        check_patient_id(patient_id)
+        with self._reading() as s:
+            return list(
+                s.scalars(
+                    select(VisitRow.date)
+                    .where(VisitRow.patient_id == patient_id)
+                    .order_by(VisitRow.date)
+                )
+            )
+
     def load_visit(self, patient_id: str, date: dt.date, *, verify: bool = True) -> Visit:
         """One visit with its volumes."""
         with self._reading() as s:

@@ -174,14 +174,4 @@ def segment_into(visit: Visit, method: str, *, uncertainty: bool = False) -> lis
 
 
 def _jsonable(measurements: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for region, m in measurements.items():
-        if hasattr(m, "model_dump"):
-            out[str(region)] = m.model_dump()
-        elif hasattr(m, "__dataclass_fields__"):
-            from dataclasses import asdict
-
-            out[str(region)] = asdict(m)
-        else:
-            out[str(region)] = m
-    return out
+    return {str(region): m.to_dict() for region, m in measurements.items()}

@@ -99,23 +99,29 @@ class Twin:
         """The patient with all stored visits (date order)."""
         return self.store.load_patient(self.id)
 
+    def visit_dates(self) -> list[dt.date]:
+        """Stored (shifted) visit dates in order; loads no image."""
+        if not self.store.has_patient(self.id):
+            return []
+        return self.store.visit_dates(self.id)
+
     def visits(self) -> list[Visit]:
+        """Every visit with its volumes, in date order (loads all images)."""
         if not self.store.has_patient(self.id):
             return []
         return self.patient().sorted_visits()
 
     def visit(self, date: dt.date | None = None) -> Visit:
         """The visit on ``date`` (a stored, shifted date), or the latest one."""
-        visits = self.visits()
-        if not visits:
+        dates = self.visit_dates()
+        if not dates:
             raise NotFoundError("the twin has no visits yet", "add one with `braintwin ingest`")
         if date is None:
-            return visits[-1]
-        for v in visits:
-            if v.date == date:
-                return v
-        known = ", ".join(str(v.date) for v in visits)
-        raise NotFoundError(f"no visit on {date}", f"stored visit dates: {known}")
+            date = dates[-1]
+        if date not in dates:
+            known = ", ".join(str(d) for d in dates)
+            raise NotFoundError(f"no visit on {date}", f"stored visit dates: {known}")
+        return self.store.load_visit(self.id, date)
 
     def add_visit(
         self,
@@ -140,8 +146,8 @@ class Twin:
             stored = self.store.find_visit(self.id, images.digest)
             if stored is not None:  # the same images again: nothing to do
                 return AddVisitResult(date=stored, created=False)
-        existing = self.visits()
-        reference = existing[0].reference if existing else None
+        dates = self.visit_dates()
+        reference = self.visit(dates[0]).reference if dates else None
         prepared = prepare_visit(
             Path(source),
             images=images,
@@ -202,18 +208,17 @@ class Twin:
 
     # -- summaries --------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        """A JSON-able overview (no identifiers): visits, modalities, measurements."""
+        """A JSON-able overview (no identifiers, no images): visits, modalities, measurements."""
         rows = []
-        for v in self.visits():
+        for date in self.visit_dates():
+            rec = self.store.visit_record(self.id, date)
             rows.append(
                 {
-                    "date": str(v.date),
-                    "modalities": [m.value for m in v.modalities],
-                    "segmented": v.segmentation is not None,
-                    "reference_label": "reference_seg" in v.extras,
-                    "measurements": v.measurements,
-                    "grid": list(v.reference.shape),
-                    "spacing_mm": list(v.reference.spacing),
+                    "date": str(date),
+                    "volumes": rec["volumes"],
+                    "segmentation": rec["meta"].get("segmentation"),
+                    "measurements": rec["measurements"],
+                    "classification": rec["classification"],
                 }
             )
         return {"patient": self.id, "visits": rows}

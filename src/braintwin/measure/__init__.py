@@ -1,0 +1,34 @@
+"""Tumour measurements: volumes, diameters, RANO bidimensional products, response, radiomics.
+
+Lengths in mm, areas in mm², volumes in mL; positions in world RAS mm.
+"""
+
+from braintwin.measure.export import EXPORT_FORMATS, export_segmentation_outputs
+from braintwin.measure.radiomics import radiomics_features, radiomics_table, volume_to_sitk
+from braintwin.measure.regions import (
+    Lesion,
+    RegionMeasurement,
+    bidimensional,
+    measure_region,
+    measure_segmentation,
+)
+from braintwin.measure.response import compare_measurements, new_lesions, rano_category
+from braintwin.measure.tables import measurements_table, write_table
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "Lesion",
+    "RegionMeasurement",
+    "bidimensional",
+    "compare_measurements",
+    "export_segmentation_outputs",
+    "measure_region",
+    "measure_segmentation",
+    "measurements_table",
+    "new_lesions",
+    "radiomics_features",
+    "radiomics_table",
+    "rano_category",
+    "volume_to_sitk",
+    "write_table",
+]
