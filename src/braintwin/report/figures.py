@@ -103,7 +103,7 @@ def orthogonal_panel(
         planes = _slices(vol.data.astype(np.float32), c)
         seg_planes = _slices(seg.data.astype(np.int16), c) if seg is not None else None
         mask_planes = _slices(mask_arr.astype(np.float32), c) if mask_arr is not None else None
-        for k, label in enumerate(("axial", "coronal", "sagittal")):
+        for k, plane in enumerate(("axial", "coronal", "sagittal")):
             ax = axes[r][k]
             ax.imshow(planes[k], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             if mask_planes is not None:
@@ -112,7 +112,7 @@ def orthogonal_panel(
                 overlay = np.ma.masked_where(seg_planes[k] == 0, np.clip(seg_planes[k], 0, 4))
                 ax.imshow(overlay, cmap=seg_cmap, vmin=0, vmax=4, interpolation="nearest")
             ax.set_axis_off()
-            ax.set_title(f"{name} · {label}", color="white", fontsize=9)
+            ax.set_title(f"{name} · {plane}", color="white", fontsize=9)
     if title:
         fig.suptitle(title, color="white")
     return to_png(fig)

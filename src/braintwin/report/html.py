@@ -93,7 +93,8 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
     )
     named = {m.value.upper(): visit.volumes[m] for m in visit.modalities}
     figure = orthogonal_panel(named, seg=overlay, mask=visit.brain_mask)
-    rows, has_diam = ([], False)
+    rows: list[dict[str, Any]] = []
+    has_diam = False
     if overlay is not None:
         rows, has_diam = _region_rows(overlay, visit.measurements if seg is not None else {})
     dice: dict[str, float] = {}
