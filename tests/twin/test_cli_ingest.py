@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from braintwin.cli import main
+from braintwin.types import Volume
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -33,8 +35,14 @@ def tree_state(home: Path) -> dict[str, str]:
         return {}
     state = {}
     for p in sorted(home.rglob("*")):
-        if p.is_file() and not p.name.endswith(("-wal", "-shm")):
-            state[str(p.relative_to(home))] = hashlib.sha256(p.read_bytes()).hexdigest()
+        if not p.is_file() or p.name.endswith(("-wal", "-shm")):
+            continue
+        if p.suffix == ".db":  # compare the database's content, not its page layout
+            with sqlite3.connect(p) as con:
+                content = "\n".join(con.iterdump()).encode()
+        else:
+            content = p.read_bytes()
+        state[str(p.relative_to(home))] = hashlib.sha256(content).hexdigest()
     return state
 
 
@@ -60,8 +68,18 @@ def case(tmp_path: Path, brats_case: Path) -> Path:
 
 
 def ingest_args(path: Path, *extra: str) -> list[str]:
-    return ["ingest", str(path), "--patient", "MRN-0042", "--date", "2021-05-04", "--no-n4",
-            "--segment", "none", *extra]
+    return [
+        "ingest",
+        str(path),
+        "--patient",
+        "MRN-0042",
+        "--date",
+        "2021-05-04",
+        "--no-n4",
+        "--segment",
+        "none",
+        *extra,
+    ]
 
 
 def test_ingest_show_report_roundtrip(
@@ -191,8 +209,11 @@ def test_no_dicom_identifier_reaches_store_log_or_report(
     from braintwin.io import load_nifti, write_dicom_series
 
     vol = load_nifti(next(brats_case.glob("*_t1ce.nii.gz")))
-    c = np.array(vol.shape) // 2
-    sub = vol.with_data(np.ascontiguousarray(vol.data[c[0] - 30 : c[0] + 30, c[1] - 30 : c[1] + 30, c[2] - 12 : c[2] + 12]))
+    start = np.array(vol.shape) // 2 - (30, 30, 12)
+    crop = vol.data[start[0] : start[0] + 60, start[1] : start[1] + 60, start[2] : start[2] + 24]
+    affine = vol.affine.copy()
+    affine[:3, 3] = vol.index_to_world(start)
+    sub = Volume(np.ascontiguousarray(crop), affine, vol.modality)
     series = tmp_path / "dicom" / "t1_post_contrast"
     write_dicom_series(
         sub,
@@ -247,8 +268,17 @@ def test_second_visit_is_registered_to_the_first(
         aff[:3, 3] += (3.0, -2.0, 1.0)  # the patient lay 3 mm elsewhere in the scanner
         nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff), str(f))
     code, out, err = run(
-        ["ingest", str(moved), "--patient", "MRN-0042", "--date", "2021-08-04", "--no-n4",
-         "--segment", "none"],
+        [
+            "ingest",
+            str(moved),
+            "--patient",
+            "MRN-0042",
+            "--date",
+            "2021-08-04",
+            "--no-n4",
+            "--segment",
+            "none",
+        ],
         capsys,
     )
     assert code == 0, err

@@ -136,11 +136,16 @@ class Twin:
         ``date`` is the real visit date (shifted before storage). Re-ingesting the same images
         returns the stored visit with ``created=False`` and changes nothing.
         """
+        from braintwin.deid import load_or_create_secret
         from braintwin.io import read_visit_images
 
         opts = options or IngestOptions()
         images = read_visit_images(
-            Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+            Path(source),
+            modalities=opts.modalities,
+            modality=opts.modality,
+            root=opts.root,
+            secret=load_or_create_secret(self.store.home),
         )
         if self.store.has_patient(self.id):
             stored = self.store.find_visit(self.id, images.digest)

@@ -1,0 +1,243 @@
+"""Read one DICOM series folder (2D slices, MR/CT Image Storage) into a ``Volume``.
+
+Geometry follows PS3.3 C.7.6.2: a pixel at column i, row j of a slice lies at
+``IPP + i * dc * X + j * dr * Y`` (LPS, mm), where X/Y are the two direction cosines of
+ImageOrientationPatient and (dr, dc) = PixelSpacing. Voxel index (i, j, k) maps to that point
+with slices sorted along the normal X x Y; the affine is converted from DICOM's LPS to RAS+.
+Anything that is not one complete, consistent series is refused with ``DicomSeriesError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.multival import MultiValue
+
+from braintwin.errors import DicomSeriesError, InputError
+from braintwin.io.dcm2niix import convert_with_dcm2niix
+from braintwin.io.dicom_geometry import (
+    LPS_TO_RAS,
+    PixelDecodeError,
+    slice_geometry,
+    stack_pixels,
+)
+from braintwin.io.sequence import modality_from_tags
+from braintwin.types import Modality, Volume
+
+__all__ = [
+    "HEADER_KEYWORDS",
+    "DicomSeries",
+    "load_dicom_folder",
+    "load_dicom_series",
+    "read_dicom_files",
+    "series_from_datasets",
+]
+
+# Non-identifying acquisition attributes copied into DicomSeries.header (after de-identification
+# the UIDs are remapped, dates shifted and PatientName/PatientID are the pseudonym).
+HEADER_KEYWORDS: tuple[str, ...] = (
+    "PatientID", "PatientSex", "PatientAge", "PatientIdentityRemoved", "DeidentificationMethod",
+    "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "StudyDate", "SeriesDate",
+    "Modality", "Manufacturer", "ManufacturerModelName", "MagneticFieldStrength",
+    "ScanningSequence", "SequenceVariant", "MRAcquisitionType", "EchoTime", "RepetitionTime",
+    "InversionTime", "FlipAngle", "SliceThickness", "SpacingBetweenSlices", "PixelSpacing",
+    "Rows", "Columns", "ContrastBolusAgent", "BodyPartExamined",
+)  # fmt: skip
+
+
+@dataclass
+class DicomSeries:
+    """One DICOM series read into memory.
+
+    Attributes:
+        volume: the image (RAS+ affine in mm; rescaled intensities).
+        modality: the sequence guessed from the tags (``None`` when unsure).
+        header: summary of acquisition attributes; de-identified unless read with
+            ``deidentify=False``.
+        patient_key: the original PatientID — in memory only, to derive the pseudonym and the
+            date shift; never store or print it.
+        study_date: the original StudyDate (or SeriesDate) — in memory only; shift it with
+            ``date_offset_days`` before storing.
+        warnings: non-identifying notes (e.g. non-DICOM files that were skipped).
+    """
+
+    volume: Volume
+    modality: Modality | None
+    header: dict[str, str]
+    patient_key: str | None
+    study_date: dt.date | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_slices(self) -> int:
+        return self.volume.shape[2]
+
+
+def read_dicom_files(folder: Path) -> tuple[list[Any], int]:
+    """The DICOM image datasets directly inside ``folder`` and the number of other files."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    datasets: list[Any] = []
+    skipped = 0
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            ds = pydicom.dcmread(path)
+        except InvalidDicomError:
+            skipped += 1
+            continue
+        except PermissionError as err:
+            raise InputError(
+                f"cannot read a file in the DICOM folder {folder.name}: permission denied",
+                "check the files' permissions",
+            ) from err
+        except (OSError, EOFError, ValueError, AttributeError) as err:
+            raise DicomSeriesError(
+                f"a file in {folder.name} is a corrupt DICOM file ({type(err).__name__})",
+                "re-export the series from the PACS",
+            ) from err
+        if "PixelData" not in ds:
+            skipped += 1  # DICOMDIR, structured reports, presentation states, …
+            continue
+        datasets.append(ds)
+    return datasets, skipped
+
+
+def _check_one_series(datasets: list[Any], folder: Path) -> None:
+    uids = [str(ds.get("SeriesInstanceUID", "")) for ds in datasets]
+    distinct = sorted(set(uids))
+    if len(distinct) > 1:
+        counts = sorted((uids.count(u) for u in distinct), reverse=True)
+        raise DicomSeriesError(
+            f"{folder.name} mixes {len(distinct)} DICOM series "
+            f"({', '.join(str(c) for c in counts)} slices)",
+            "put each series in its own sub-folder (e.g. `dcm2niix -f %s` or sort by "
+            "SeriesInstanceUID) and pass the parent folder",
+        )
+    if any(int(ds.get("SamplesPerPixel", 1) or 1) != 1 for ds in datasets):
+        raise DicomSeriesError("colour (RGB) DICOM images are not MRI intensity data")
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    text = str(value or "").strip()
+    try:
+        return dt.datetime.strptime(text[:8], "%Y%m%d").date() if len(text) >= 8 else None
+    except ValueError:
+        return None
+
+
+def _without_pixels(ds: Any) -> Any:
+    """A dataset with ``ds``'s elements except the pixel data (which the summary never needs)."""
+    from pydicom.dataset import Dataset
+
+    out = Dataset()
+    for elem in ds:
+        if elem.keyword != "PixelData":
+            out.add(elem)
+    if hasattr(ds, "file_meta"):
+        out.file_meta = ds.file_meta
+    return out
+
+
+def _header(ds: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for keyword in HEADER_KEYWORDS:
+        value = ds.get(keyword, None)
+        if value is None or value == "":
+            continue
+        multi = isinstance(value, MultiValue | list)
+        out[keyword] = "\\".join(str(v) for v in value) if multi else str(value)
+    return out
+
+
+def load_dicom_series(
+    folder: str | os.PathLike[str], *, deidentify: bool = True, secret: bytes | None = None
+) -> DicomSeries:
+    """Read the one DICOM series whose slice files lie directly in ``folder``.
+
+    Args:
+        folder: a folder of 2D DICOM slice files (non-DICOM files are skipped with a warning).
+        deidentify: de-identify the header summary (PS3.15 Basic Profile, see ``braintwin.deid``).
+        secret: key for pseudonyms, UID remapping and date shifts; ``None`` uses a throw-away
+            key (nothing is then linkable across calls) — pass ``load_or_create_secret(home)``.
+
+    Raises:
+        DicomSeriesError: no images, several series, missing/duplicated slices, inconsistent
+            orientation, matrix size or spacing, undecodable pixel data.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise InputError(f"DICOM folder not found: {path}", "give the folder holding the slices")
+    datasets, skipped = read_dicom_files(path)
+    if not datasets:
+        subdirs = [p for p in path.iterdir() if p.is_dir()]
+        raise DicomSeriesError(
+            f"no DICOM images directly in {path.name}"
+            + (f" ({skipped} other file(s) ignored)" if skipped else ""),
+            "pass the parent folder to read every series sub-folder"
+            if subdirs
+            else "give a folder of DICOM slice files",
+        )
+    return series_from_datasets(datasets, skipped, path, deidentify, secret)
+
+
+def series_from_datasets(
+    datasets: list[Any], skipped: int, path: Path, deidentify: bool, secret: bytes | None
+) -> DicomSeries:
+    """Build a ``DicomSeries`` from the image datasets of one folder (see ``load_dicom_series``)."""
+    _check_one_series(datasets, path)
+    first = datasets[0]
+    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in datasets):
+        # enhanced / legacy-converted multi-frame: geometry lives in per-frame sequences
+        data, affine = convert_with_dcm2niix(path)
+    else:
+        order, affine_lps, _ = slice_geometry(datasets)
+        first = datasets[order[0]]
+        affine = LPS_TO_RAS @ affine_lps
+        try:
+            data = stack_pixels(datasets, order)
+        except PixelDecodeError:
+            # a compressed transfer syntax without a Python decoder: dcm2niix has its own
+            data, affine = convert_with_dcm2niix(path)
+    warnings = [f"ignored {skipped} non-image or non-DICOM file(s)"] if skipped else []
+    guess = modality_from_tags(first)
+    patient_key = str(first.get("PatientID", "") or "").strip() or None
+    study_date = _parse_date(first.get("StudyDate")) or _parse_date(first.get("SeriesDate"))
+    if deidentify:
+        from braintwin.deid import deidentify_dataset
+
+        key = secret if secret is not None else secrets.token_bytes(32)
+        header = _header(deidentify_dataset(_without_pixels(first), key))
+    else:
+        header = _header(first)
+    meta: dict[str, Any] = {"source": "dicom", "slices": int(data.shape[2])}
+    if warnings:
+        meta["warnings"] = list(warnings)
+    volume = Volume(data, affine, guess or Modality.OTHER, meta)
+    return DicomSeries(volume, guess, header, patient_key, study_date, warnings)
+
+
+def load_dicom_folder(
+    folder: str | os.PathLike[str], *, deidentify: bool = True, secret: bytes | None = None
+) -> list[DicomSeries]:
+    """Read every series of a folder: its own slice files and/or each sub-folder's (one level)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise InputError(f"DICOM folder not found: {path}")
+    found: list[DicomSeries] = []
+    candidates = [
+        path,
+        *sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
+    ]
+    for candidate in candidates:
+        datasets, skipped = read_dicom_files(candidate)
+        if datasets:
+            found.append(series_from_datasets(datasets, skipped, candidate, deidentify, secret))
+    if not found:
+        raise DicomSeriesError(f"no DICOM images in {path.name} or its sub-folders")
+    return found
