@@ -151,7 +151,7 @@ def test_bad_input_is_one_line_error_and_store_unchanged(
     assert run(ingest_args(case), capsys)[0] == 0
     before = tree_state(home)
     path, fragment = _bad_inputs(tmp_path, case)[name]
-    code, out, err = run(ingest_args(path), capsys)
+    code, _out, err = run(ingest_args(path), capsys)
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, err
@@ -267,7 +267,7 @@ def test_second_visit_is_registered_to_the_first(
         aff = img.affine.copy()
         aff[:3, 3] += (3.0, -2.0, 1.0)  # the patient lay 3 mm elsewhere in the scanner
         nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff), str(f))
-    code, out, err = run(
+    code, _out, err = run(
         [
             "ingest",
             str(moved),
