@@ -100,13 +100,21 @@ def ingest_visit(
     root: Path | None = None,
     segment: str | None = "unet",
     n4: bool = True,
+    update_model: bool = True,
 ) -> Any:
     """Ingest one visit for ``patient`` and return the ``AddVisitResult``."""
     from braintwin.twin import IngestOptions, Twin
 
     per, single = _modality_overrides(modality)
     twin = Twin.open(patient, store=open_store(db), create=True)
-    opts = IngestOptions(modalities=per, modality=single, root=root, segment=segment, n4=n4)
+    opts = IngestOptions(
+        modalities=per,
+        modality=single,
+        root=root,
+        segment=segment,
+        n4=n4,
+        update_model=update_model,
+    )
     with progress_bar("ingest") as update:
         result = twin.add_visit(path, date, options=opts, progress=update)
     return twin, result
@@ -138,9 +146,16 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--segment", help="Segmentation method, or 'none'.")
         ] = "unet",
         n4: Annotated[bool, typer.Option("--n4/--no-n4", help="N4 bias-field correction.")] = True,
+        update: Annotated[
+            bool,
+            typer.Option(
+                "--update/--no-update",
+                help="Calibrate/assimilate the growth model and forecast after storing.",
+            ),
+        ] = True,
         db: DbOpt = None,
     ) -> None:
-        """Ingest one visit of a patient: de-identify, preprocess, segment and store it."""
+        """Ingest one visit: de-identify, preprocess, segment, store, update the model."""
         twin, result = ingest_visit(
             path,
             patient,
@@ -150,12 +165,15 @@ def register(app: typer.Typer) -> None:
             root=root,
             segment=None if segment.lower() == "none" else segment,
             n4=n4,
+            update_model=update,
         )
         what = "stored" if result.created else "already stored (same images; nothing changed)"
         mods = ", ".join(m.value for m in result.modalities)
         typer.echo(f"patient {twin.id}: visit {result.date} {what} [{mods}]")
         for flag in result.flags:
             typer.secho(f"  note: {flag}", fg=typer.colors.YELLOW)
+        for note in result.model_notes:
+            typer.echo(f"  model: {note}")
 
     @app.command()
     def patients(db: DbOpt = None) -> None:
@@ -199,6 +217,21 @@ def register(app: typer.Typer) -> None:
             cls = v.get("classification")
             if cls:
                 typer.echo(f"      type: {cls.get('label')} (p={cls.get('probability', 0):.2f})")
+        model = summary["model"]
+        if model["posteriors"]:
+            last = model["posteriors"][-1]
+            typer.echo(
+                f"  model: {len(model['posteriors'])} posterior(s), latest after {last['visit_date']}"
+                f" ({last['source']}); {model['forecasts']} forecast(s) stored"
+            )
+            for name, summ in (last["summary"] or {}).items():
+                lo, hi = summ["interval_90"]
+                typer.echo(f"      {name:<6} {summ['median']:.4g} (90% {lo:.4g}-{hi:.4g}) {summ['unit']}")
+        for sc in model["forecast_scores"]:
+            typer.echo(
+                f"  forecast {sc['forecast_from']} -> {sc['target_date']} vs observed: "
+                f"Dice {sc['dice_enhancing']:.2f}, volume error {sc['volume_error_ml']:+.1f} mL"
+            )
 
     @app.command()
     def report(

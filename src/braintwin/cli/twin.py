@@ -1,13 +1,20 @@
-"""CLI commands that act on a stored twin: segment (and later grow, forecast)."""
+"""CLI commands that act on a stored twin: segment, measure, plan, calibrate, forecast.
+
+Dates here are on the twin's timeline, i.e. the shifted dates `braintwin show` prints; only
+`braintwin ingest --date` takes a real date (which it shifts).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from braintwin.cli.core import DbOpt, open_store, parse_date
+from braintwin.errors import InputError
+from braintwin.types import TreatmentPlan
 
 __all__ = ["register"]
 
@@ -15,6 +22,7 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the twin commands to ``app``."""
     _register_measure(app)
+    _register_model(app)
 
     @app.command("segment")
     def segment_cmd(
@@ -112,3 +120,132 @@ def _register_measure(app: typer.Typer) -> None:
         if radiomics is not None:
             rows = radiomics_table(v.volumes, v.segmentation)
             typer.echo(f"  wrote {write_table(rows, radiomics)}")
+
+
+PLAN_CHOICES = ("standard", "hypofractionated", "none")
+
+
+def plan_from_name(name: str, start: dt.date) -> TreatmentPlan:
+    """A treatment plan by name (``standard`` Stupp 60 Gy/30 fr + TMZ, ``hypofractionated``
+    40 Gy/15 fr, ``none``) or from a JSON file holding a ``TreatmentPlan``."""
+    from braintwin.growth import hypofractionated, no_treatment, standard_stupp
+
+    factories = {
+        "standard": standard_stupp,
+        "hypofractionated": hypofractionated,
+        "none": no_treatment,
+    }
+    if name in factories:
+        return factories[name](start)
+    path = Path(name)
+    if path.suffix == ".json" and path.is_file():
+        try:
+            return TreatmentPlan.model_validate_json(path.read_text())
+        except ValueError as err:
+            raise InputError(f"invalid treatment plan file {path.name}: {err}") from None
+    raise InputError(
+        f"unknown plan {name!r}", f"use one of {', '.join(PLAN_CHOICES)} or a plan .json file"
+    )
+
+
+def _register_model(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_cmd(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        plan: Annotated[str, typer.Argument(help="standard | hypofractionated | none | PLAN.json")],
+        start: Annotated[
+            str | None,
+            typer.Option(
+                "--start",
+                help="First treatment day on the twin's timeline (as `show` prints it); default: day after the latest visit.",
+            ),
+        ] = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Set the twin's treatment plan (used by calibration and forecasts)."""
+        from braintwin.twin import Twin
+        from braintwin.twin.model import save_plan
+
+        twin = Twin.open(patient, store=open_store(db))
+        day0 = parse_date(start) or twin.visit_dates()[-1] + dt.timedelta(days=1)
+        tp = plan_from_name(plan, day0)
+        save_plan(twin, tp)
+        rt = tp.radiotherapy
+        what = (
+            f"{rt.total_dose_gy:.0f} Gy in {len(rt.fractions)} fractions"
+            if rt
+            else "no radiotherapy"
+        )
+        chemo = f", {len(tp.chemotherapy)} chemotherapy course(s)" if tp.chemotherapy else ""
+        typer.echo(f"patient {twin.id}: plan {tp.name!r} from {tp.start}: {what}{chemo}")
+
+    @app.command("calibrate")
+    def calibrate_cmd(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        db: DbOpt = None,
+    ) -> None:
+        """Calibrate the growth model to all segmented visits (Bayesian posterior, stored)."""
+        from braintwin.cli.core import progress_bar
+        from braintwin.twin import Twin
+        from braintwin.twin.model import calibrate_twin
+
+        twin = Twin.open(patient, store=open_store(db))
+        with progress_bar("calibrate") as update:
+            post = calibrate_twin(twin, progress=update)
+        typer.echo(
+            f"patient {twin.id}: posterior from {len(post.visit_dates)} visit(s) ({post.source})"
+        )
+        for name, summ in post.summary().items():
+            lo50, hi50 = summ["interval_50"]
+            lo90, hi90 = summ["interval_90"]
+            typer.echo(
+                f"  {name:<6} median {summ['median']:.4g} {summ['unit']}  "
+                f"50% [{lo50:.4g}, {hi50:.4g}]  90% [{lo90:.4g}, {hi90:.4g}]"
+            )
+        for note in post.notes:
+            typer.echo(f"  note: {note}")
+
+    @app.command("forecast")
+    def forecast_cmd(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        days: Annotated[
+            int | None, typer.Option("--days", help="Days after the latest visit.")
+        ] = None,
+        date: Annotated[
+            str | None, typer.Option("--date", help="Target date on the twin's timeline.")
+        ] = None,
+        plan: Annotated[
+            str | None,
+            typer.Option(
+                "--plan",
+                help="Override the stored plan: standard | hypofractionated | none | PLAN.json",
+            ),
+        ] = None,
+        credibility: Annotated[
+            float, typer.Option(help="Probability level of the predicted masks.")
+        ] = 0.5,
+        db: DbOpt = None,
+    ) -> None:
+        """Forecast the tumour (probability maps, volume bands, time to progression)."""
+        from braintwin.cli.core import progress_bar
+        from braintwin.twin import Twin
+        from braintwin.twin.model import forecast_twin
+
+        twin = Twin.open(patient, store=open_store(db))
+        last = twin.visit_dates()[-1]
+        target = parse_date(date) or last + dt.timedelta(days=days if days is not None else 90)
+        tp = plan_from_name(plan, last + dt.timedelta(days=1)) if plan else None
+        with progress_bar("forecast") as update:
+            fc = forecast_twin(twin, target, plan=tp, credibility=credibility, progress=update)
+        typer.echo(f"patient {twin.id}: forecast for {fc.date} from {fc.start} ({fc.source})")
+        for region, bands in fc.volume_ml.items():
+            q = {k: float(v[-1]) for k, v in bands.items()}
+            typer.echo(
+                f"  {region:<9} median {q['q50']:.1f} mL  50% [{q['q25']:.1f}, {q['q75']:.1f}]"
+                f"  90% [{q['q05']:.1f}, {q['q95']:.1f}]"
+            )
+        prog = fc.progression
+        if prog:
+            typer.echo(f"  time to progression: {prog}")
+        for note in fc.notes:
+            typer.echo(f"  note: {note}")

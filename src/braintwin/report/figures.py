@@ -24,12 +24,12 @@ SEG_COLOURS: dict[int, tuple[float, float, float, float]] = {
 }
 
 
-def to_png(fig: object) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it."""
+def to_png(fig: object, facecolor: str = "black") -> bytes:
+    """Render a matplotlib figure to PNG bytes and close it (black suits MRI panels)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", facecolor="black")  # type: ignore[attr-defined]
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", facecolor=facecolor)  # type: ignore[attr-defined]
     plt.close(fig)  # type: ignore[arg-type]
     return buf.getvalue()
 

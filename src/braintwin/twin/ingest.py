@@ -33,6 +33,8 @@ class IngestOptions:
         spacing_mm: isotropic resampling target (mm).
         n4: run N4 bias-field correction.
         segment: segmentation method name, or ``None`` to skip segmentation.
+        update_model: after storing a segmented visit, calibrate / assimilate the growth model
+            and forecast (see :mod:`braintwin.twin.model`).
     """
 
     modalities: dict[str, Modality] | None = None
@@ -41,6 +43,7 @@ class IngestOptions:
     spacing_mm: float = 1.0
     n4: bool = True
     segment: str | None = "unet"
+    update_model: bool = True
 
 
 @dataclass

@@ -43,6 +43,7 @@ class AddVisitResult:
     modalities: tuple[Modality, ...] = ()
     flags: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    model_notes: list[str] = field(default_factory=list)
 
 
 def resolve_patient(store: Store, patient: str) -> str:
@@ -181,12 +182,29 @@ class Twin:
                     "timings_s": prepared.visit.meta.get("timings_s", {}),
                 },
             )
+        flags = list(prepared.flags)
+        model_notes: list[str] = []
+        if saved.created and opts.update_model and prepared.visit.segmentation is not None:
+            from braintwin.errors import BraintwinError
+            from braintwin.twin.model import update_after_visit
+
+            try:
+                update = update_after_visit(self, prepared.visit.date, progress=progress)
+                model_notes = update.notes + [
+                    f"forecast for {s['target_date']} made from {s['forecast_from']}: "
+                    f"enhancing Dice {s['dice_enhancing']:.2f}, "
+                    f"volume error {s['volume_error_ml']:+.1f} mL"
+                    for s in update.scores
+                ]
+            except BraintwinError as err:  # the visit is stored; the model can be re-run
+                flags.append(f"model not updated: {err} (run `braintwin calibrate`)")
         return AddVisitResult(
             date=prepared.visit.date,
             created=saved.created,
             modalities=prepared.visit.modalities,
-            flags=prepared.flags,
+            flags=flags,
             timings_s=prepared.timings_s,
+            model_notes=model_notes,
         )
 
     def segment(
@@ -226,4 +244,18 @@ class Twin:
                     "classification": rec["classification"],
                 }
             )
-        return {"patient": self.id, "visits": rows}
+        model: dict[str, Any] = {"posteriors": [], "forecasts": 0, "forecast_scores": []}
+        if self.store.has_patient(self.id):
+            for art in self.store.artifacts(self.id, "posterior", load_volumes=False):
+                model["posteriors"].append(
+                    {
+                        "visit_date": str(art.visit_date),
+                        "source": art.payload.get("source"),
+                        "summary": art.payload.get("summary"),
+                    }
+                )
+            model["forecasts"] = len(self.store.artifacts(self.id, "forecast", load_volumes=False))
+            from braintwin.twin.model import forecast_scores
+
+            model["forecast_scores"] = forecast_scores(self)
+        return {"patient": self.id, "visits": rows, "model": model}

@@ -1,0 +1,115 @@
+"""Figures of the twin's model: posterior marginals, forecast volume bands, probability maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from braintwin.report.figures import center_of_interest, to_png
+from braintwin.types import Volume
+
+__all__ = ["posterior_figure", "probability_panel", "volume_bands_figure"]
+
+_UNITS = {"D_w": "mm²/day", "rho": "1/day", "alpha": "1/Gy"}
+
+
+def _mpl() -> object:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.style.use("default")
+    return plt
+
+
+def posterior_figure(
+    names: Sequence[str], samples: np.ndarray, prior: np.ndarray | None = None
+) -> bytes:
+    """Histograms of each parameter's posterior samples (log axis), with the prior if given.
+
+    Args:
+        names: parameter names, one per column of ``samples``.
+        samples: (n, k) draws in natural units.
+        prior: optional (m, k) prior draws drawn in grey for comparison.
+    """
+    plt = _mpl()
+    k = len(names)
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 2.8), squeeze=False)  # type: ignore[attr-defined]
+    for i, name in enumerate(names):
+        ax = axes[0][i]
+        x = np.log10(samples[:, i])
+        bins = np.linspace(x.min() - 0.1, x.max() + 0.1, 40)
+        if prior is not None:
+            xp = np.log10(prior[:, i])
+            lo, hi = min(bins[0], xp.min()), max(bins[-1], xp.max())
+            bins = np.linspace(lo, hi, 50)
+            ax.hist(xp, bins=bins, density=True, color="0.8", label="prior")
+        ax.hist(x, bins=bins, density=True, color="tab:blue", alpha=0.8, label="posterior")
+        q = np.quantile(x, [0.05, 0.5, 0.95])
+        for v, ls in zip(q, (":", "-", ":"), strict=True):
+            ax.axvline(v, color="k", ls=ls, lw=1)
+        ax.set_xlabel(f"log10 {name} ({_UNITS.get(name, '')})")
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Posterior of the growth parameters (median, 90 % interval)", fontsize=10)
+    fig.tight_layout()
+    return to_png(fig, "white")
+
+
+def volume_bands_figure(
+    days: np.ndarray,
+    bands: dict[str, dict[str, np.ndarray]],
+    *,
+    observed: Sequence[tuple[float, float]] = (),
+    title: str = "Forecast tumour volume",
+) -> bytes:
+    """Median volume and 50 % / 90 % credible bands over time, per region.
+
+    Args:
+        days: (m,) days after the forecast start.
+        bands: region -> {"q05","q25","q50","q75","q95"} -> (m,) volumes in mL.
+        observed: (day, mL) observed enhancing volumes to overlay.
+    """
+    plt = _mpl()
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))  # type: ignore[attr-defined]
+    colours = {"enhancing": "tab:orange", "flair": "tab:green"}
+    for region, q in bands.items():
+        c = colours.get(region, "tab:blue")
+        ax.fill_between(days, q["q05"], q["q95"], color=c, alpha=0.18, lw=0, label=f"{region} 90 %")
+        ax.fill_between(days, q["q25"], q["q75"], color=c, alpha=0.35, lw=0, label=f"{region} 50 %")
+        ax.plot(days, q["q50"], color=c, lw=2, label=f"{region} median")
+    for d, v in observed:
+        ax.plot([d], [v], "k*", ms=10)
+    ax.set_xlabel("days after the latest visit")
+    ax.set_ylabel("volume (mL)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return to_png(fig, "white")
+
+
+def probability_panel(background: Volume, probability: Volume, *, title: str) -> bytes:
+    """Axial, coronal and sagittal slices of a probability map (0–1) over an MRI volume."""
+    plt = _mpl()
+    c = center_of_interest(probability.with_data(probability.data > 0.5), None, probability.shape)
+    bg = background.data.astype(np.float32)
+    pr = probability.data.astype(np.float32)
+    views = [
+        (bg[:, :, c[2]].T, pr[:, :, c[2]].T),
+        (bg[:, c[1], :].T, pr[:, c[1], :].T),
+        (bg[c[0], :, :].T, pr[c[0], :, :].T),
+    ]
+    lo, hi = np.percentile(bg[bg != 0], [1, 99]) if np.any(bg) else (0.0, 1.0)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))  # type: ignore[attr-defined]
+    for ax, (b, p) in zip(axes, views, strict=True):
+        ax.imshow(np.flipud(b), cmap="gray", vmin=lo, vmax=hi)
+        im = ax.imshow(
+            np.flipud(np.ma.masked_less(p, 0.02)), cmap="magma", vmin=0, vmax=1, alpha=0.7
+        )
+        ax.contour(np.flipud(p), levels=[0.5], colors="cyan", linewidths=0.8)
+        ax.set_axis_off()
+    fig.colorbar(im, ax=axes, fraction=0.02, label="probability of tumour")
+    fig.suptitle(title, fontsize=10)
+    return to_png(fig, "white")
