@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     """Add the twin commands to ``app``."""
     _register_measure(app)
     _register_model(app)
+    _register_grow(app)
 
     @app.command("segment")
     def segment_cmd(
@@ -122,21 +123,16 @@ def _register_measure(app: typer.Typer) -> None:
             typer.echo(f"  wrote {write_table(rows, radiomics)}")
 
 
-PLAN_CHOICES = ("standard", "hypofractionated", "none")
+PLAN_CHOICES = ("stupp", "hypo", "none")  # braintwin.growth.treatment.PLANS
 
 
 def plan_from_name(name: str, start: dt.date) -> TreatmentPlan:
-    """A treatment plan by name (``standard`` Stupp 60 Gy/30 fr + TMZ, ``hypofractionated``
-    40 Gy/15 fr, ``none``) or from a JSON file holding a ``TreatmentPlan``."""
-    from braintwin.growth import hypofractionated, no_treatment, standard_stupp
+    """A treatment plan by name (``stupp``: 60 Gy/30 fr + temozolomide; ``hypo``: 40 Gy/15 fr;
+    ``none``) or from a JSON file holding a ``TreatmentPlan``."""
+    from braintwin.growth import plan_by_name
 
-    factories = {
-        "standard": standard_stupp,
-        "hypofractionated": hypofractionated,
-        "none": no_treatment,
-    }
-    if name in factories:
-        return factories[name](start)
+    if name.lower() in PLAN_CHOICES:
+        return plan_by_name(name, start)
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
         try:
@@ -152,7 +148,7 @@ def _register_model(app: typer.Typer) -> None:
     @app.command("plan")
     def plan_cmd(
         patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
-        plan: Annotated[str, typer.Argument(help="standard | hypofractionated | none | PLAN.json")],
+        plan: Annotated[str, typer.Argument(help="stupp | hypo | none | PLAN.json")],
         start: Annotated[
             str | None,
             typer.Option(
@@ -218,7 +214,7 @@ def _register_model(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--plan",
-                help="Override the stored plan: standard | hypofractionated | none | PLAN.json",
+                help="Override the stored plan: stupp | hypo | none | PLAN.json",
             ),
         ] = None,
         credibility: Annotated[
@@ -249,3 +245,86 @@ def _register_model(app: typer.Typer) -> None:
             typer.echo(f"  time to progression: {prog}")
         for note in fc.notes:
             typer.echo(f"  note: {note}")
+
+
+def _register_grow(app: typer.Typer) -> None:
+    @app.command("grow")
+    def grow_cmd(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        until: Annotated[
+            str, typer.Option("--until", help="End date on the twin's timeline (YYYY-MM-DD).")
+        ],
+        plan: Annotated[
+            str, typer.Option("--plan", help="stupp | hypo | none | PLAN.json")
+        ] = "none",
+        d_w: Annotated[
+            float | None,
+            typer.Option(
+                "--D-w", help="White-matter diffusivity (mm²/day); default: posterior median."
+            ),
+        ] = None,
+        rho: Annotated[
+            float | None,
+            typer.Option("--rho", help="Proliferation rate (1/day); default: posterior median."),
+        ] = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Forward run of the growth model from the latest visit: density, masks, volume plot.
+
+        Parameters default to the twin's posterior median, or to the literature prior's
+        geometric mean before any calibration (said in the output).
+        """
+        import json
+        import math
+
+        from braintwin.cli.core import progress_bar
+        from braintwin.errors import NotFoundError
+        from braintwin.growth import PRIORS, GrowthParameters, grow_from_segmentation
+        from braintwin.io import save_nifti
+        from braintwin.twin import Twin
+        from braintwin.twin.model import latest_posterior
+
+        twin = Twin.open(patient, store=open_store(db))
+        v = twin.visit()
+        seg = v.segmentation or v.extras.get("reference_seg")
+        if seg is None or v.brain_mask is None:
+            raise NotFoundError(f"visit {v.date} has no segmentation", "run `braintwin segment ID`")
+        end = parse_date(until) or v.date
+        post = latest_posterior(twin)
+        if post is not None:
+            medians = {k: s["median"] for k, s in post.summary().items()}
+            origin = f"posterior median ({post.source}, {len(post.visit_dates)} visit(s))"
+        else:
+            medians = {k: math.sqrt(lo * hi) for k, (lo, hi, _) in PRIORS.items() if lo != hi}
+            origin = "literature prior geometric mean (twin not calibrated yet)"
+        values = {k: medians[k] for k in ("D_w", "rho", "alpha") if k in medians}
+        if d_w is not None:
+            values["D_w"] = d_w
+        if rho is not None:
+            values["rho"] = rho
+        params = GrowthParameters(**values)
+        tp = plan_from_name(plan, v.date + dt.timedelta(days=1))
+        with progress_bar("grow") as update:
+            run = grow_from_segmentation(
+                seg, v.brain_mask, params, tp, v.date, end, progress=update
+            )
+        folder = out or Path(twin.store.home) / "outputs" / twin.id / f"grow-{end}"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [save_nifti(run.final, folder / "density.nii.gz")]
+        for name, mask in run.masks.items():
+            written.append(save_nifti(mask, folder / f"predicted_{name}.nii.gz"))
+        written.append(run.save_plot(folder / "volume.png"))
+        summary_path = folder / "summary.json"
+        summary_path.write_text(json.dumps({**run.summary(), "parameters_from": origin}, indent=1))
+        written.append(summary_path)
+        typer.echo(f"patient {twin.id}: grew from {v.date} to {end} with plan {tp.name!r}")
+        typer.echo(
+            f"  parameters ({origin}): " + ", ".join(f"{k}={x:.4g}" for k, x in values.items())
+        )
+        typer.echo(
+            f"  enhancing {run.enhancing_ml[0]:.1f} -> {run.enhancing_ml[-1]:.1f} mL, "
+            f"FLAIR-visible {run.flair_ml[0]:.1f} -> {run.flair_ml[-1]:.1f} mL"
+        )
+        for p in written:
+            typer.echo(f"  wrote {p}")

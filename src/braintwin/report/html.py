@@ -103,6 +103,8 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
         scores = score_case(seg.data, expert.data, seg.spacing)
         dice, hd95 = scores["dice"], scores["hd95_mm"]
     flags = list(visit.meta.get("segmentation", {}).get("flags", []))
+    if visit.meta.get("synthetic") and visit.meta.get("note") not in flags:
+        flags.insert(0, str(visit.meta.get("note", "SYNTHETIC visit")))
     if overlay is None:
         flags.append("No segmentation yet: run `braintwin segment` on this patient.")
     return _VisitView(

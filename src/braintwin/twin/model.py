@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 Progress = Callable[[str, float], None]
-DEFAULT_HORIZONS_DAYS = (90, 180)
+DEFAULT_HORIZONS_DAYS = (90,)
 
 
 @dataclass
