@@ -101,6 +101,7 @@ def ingest_visit(
     segment: str | None = "unet",
     n4: bool = True,
     update_model: bool = True,
+    classify: bool = True,
 ) -> Any:
     """Ingest one visit for ``patient`` and return the ``AddVisitResult``."""
     from braintwin.twin import IngestOptions, Twin
@@ -114,6 +115,7 @@ def ingest_visit(
         segment=segment,
         n4=n4,
         update_model=update_model,
+        classify=classify,
     )
     with progress_bar("ingest") as update:
         result = twin.add_visit(path, date, options=opts, progress=update)
@@ -153,6 +155,9 @@ def register(app: typer.Typer) -> None:
                 help="Calibrate/assimilate the growth model and forecast after storing.",
             ),
         ] = True,
+        classify: Annotated[
+            bool, typer.Option("--classify/--no-classify", help="Classify the tumour type.")
+        ] = True,
         db: DbOpt = None,
     ) -> None:
         """Ingest one visit: de-identify, preprocess, segment, store, update the model."""
@@ -166,6 +171,7 @@ def register(app: typer.Typer) -> None:
             segment=None if segment.lower() == "none" else segment,
             n4=n4,
             update_model=update,
+            classify=classify,
         )
         what = "stored" if result.created else "already stored (same images; nothing changed)"
         mods = ", ".join(m.value for m in result.modalities)
@@ -216,7 +222,8 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"      {region:<9} {m['volume_ml']:8.2f} mL")
             cls = v.get("classification")
             if cls:
-                typer.echo(f"      type: {cls.get('label')} (p={cls.get('probability', 0):.2f})")
+                p = cls["probabilities"][cls["label"]]
+                typer.echo(f"      tumour type: {cls['label']} (p={p:.2f}; {cls['note']})")
         model = summary["model"]
         if model["posteriors"]:
             last = model["posteriors"][-1]
@@ -226,7 +233,9 @@ def register(app: typer.Typer) -> None:
             )
             for name, summ in (last["summary"] or {}).items():
                 lo, hi = summ["interval_90"]
-                typer.echo(f"      {name:<6} {summ['median']:.4g} (90% {lo:.4g}-{hi:.4g}) {summ['unit']}")
+                typer.echo(
+                    f"      {name:<6} {summ['median']:.4g} (90% {lo:.4g}-{hi:.4g}) {summ['unit']}"
+                )
         for sc in model["forecast_scores"]:
             typer.echo(
                 f"  forecast {sc['forecast_from']} -> {sc['target_date']} vs observed: "

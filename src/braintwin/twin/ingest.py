@@ -33,6 +33,7 @@ class IngestOptions:
         spacing_mm: isotropic resampling target (mm).
         n4: run N4 bias-field correction.
         segment: segmentation method name, or ``None`` to skip segmentation.
+        classify: after storing, classify the tumour type from the visit's slices.
         update_model: after storing a segmented visit, calibrate / assimilate the growth model
             and forecast (see :mod:`braintwin.twin.model`).
     """
@@ -44,6 +45,7 @@ class IngestOptions:
     n4: bool = True
     segment: str | None = "unet"
     update_model: bool = True
+    classify: bool = True
 
 
 @dataclass

@@ -118,6 +118,22 @@ def _scores_section(twin: Twin) -> Section | None:
     )
 
 
+def _classification_section(record: dict[str, Any]) -> Section:
+    probs = sorted(record["probabilities"].items(), key=lambda kv: -kv[1])
+    parts = [
+        f"<p>Most probable type: <b>{html.escape(record['label'])}</b>. "
+        f"{html.escape(record.get('note', ''))}</p>",
+        _table(["class", "calibrated probability"], [[c, f"{p:.3f}"] for c, p in probs]),
+    ]
+    if record.get("explanation_png_b64"):
+        parts.append(
+            '<img alt="Grad-CAM" src="data:image/png;base64,'
+            f'{record["explanation_png_b64"]}" style="max-width:360px">'
+            '<p class="muted">Grad-CAM: where the classifier looked for this decision.</p>'
+        )
+    return Section("Tumour type (2D classifier on tumour slices)", "".join(parts))
+
+
 def model_sections(twin: Twin) -> list[Section]:
     """Report sections for the twin's model state (empty before calibration)."""
     out = [s for s in (_posterior_section(twin), _forecast_section(twin), _scores_section(twin))]
@@ -127,6 +143,10 @@ def model_sections(twin: Twin) -> list[Section]:
 def write_report(twin: Twin, out: Path | None = None) -> Path:
     """Write the HTML report of ``twin`` and record it in the twin's history."""
     per_visit: dict[dt.date, list[Section]] = {}
+    for date in twin.visit_dates():
+        record = twin.store.visit_record(twin.id, date)["classification"]
+        if record:
+            per_visit[date] = [_classification_section(record)]
     path = build_report(
         twin.patient(),
         out or default_report_path(twin),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from braintwin.errors import InputError, NotFoundError
+from braintwin.errors import BraintwinError, InputError, NotFoundError
 from braintwin.twin.ingest import IngestOptions, prepare_visit
 from braintwin.types import Modality, Patient, Visit
 
@@ -184,8 +184,14 @@ class Twin:
             )
         flags = list(prepared.flags)
         model_notes: list[str] = []
+        if saved.created and opts.classify:
+            try:
+                cls = self.classify(prepared.visit.date)
+                p = cls["probabilities"][cls["label"]]
+                model_notes.append(f"tumour type: {cls['label']} (p={p:.2f})")
+            except BraintwinError as err:  # the visit is stored; classification can be re-run
+                flags.append(f"not classified: {err}")
         if saved.created and opts.update_model and prepared.visit.segmentation is not None:
-            from braintwin.errors import BraintwinError
             from braintwin.twin.model import update_after_visit
 
             try:
@@ -228,6 +234,25 @@ class Twin:
         )
         self.store.log_event(self.id, "segment", {"date": str(visit.date), "method": method})
         return flags
+
+    def classify(self, date: dt.date | None = None) -> dict[str, Any]:
+        """Classify the tumour type of a visit (latest by default) and store the probabilities.
+
+        Uses the slices that contain tumour when the visit is segmented (see
+        :func:`braintwin.classify.classify_visit`); the Grad-CAM explanation is stored with it.
+        """
+        import base64
+
+        from braintwin.classify import classify_visit
+
+        visit = self.visit(date)
+        pred = classify_visit(visit)
+        record = pred.to_dict()
+        if pred.explanation_png is not None:
+            record["explanation_png_b64"] = base64.b64encode(pred.explanation_png).decode()
+        self.store.update_visit(self.id, visit.date, classification=record)
+        self.store.log_event(self.id, "classify", {"date": str(visit.date), "label": pred.label})
+        return record
 
     # -- summaries --------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
