@@ -1,11 +1,198 @@
-"""CLI commands: calibrate (placeholder until the owning module lands)."""
+"""CLI commands of calibration and forecasting.
+
+``braintwin train forecast DATA_DIR``, ``braintwin eval forecast DIR [--loo]``,
+``braintwin bench calibrate [--n 50]`` and ``braintwin train calibration``. Thin wrappers over
+``braintwin.calibrate``; heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from braintwin.cli.groups import bench_app, emit_json, eval_app, train_app
 
 __all__ = ["register"]
 
 
+def _log(message: str, fraction: float) -> None:
+    typer.echo(f"[{fraction:4.0%}] {message}", err=True)
+
+
+def _write_json(data: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(out)  # atomic: a crash never leaves half a file
+
+
+def _print_methods(result: dict[str, Any]) -> None:
+    typer.echo(f"{result['n']} pairs ({result['mode']}); {result['spacing_note']}")
+    for row in result["pairs"]:
+        cells = "  ".join(
+            f"{m} {row[m]['dice']:.3f}/{row[m]['volume_error']:.2f}"
+            for m in ("twin", "no_growth", "uniform_expansion")
+        )
+        typer.echo(f"  pair {row['pair']} ({row['interval_days']:.0f} d): {cells}")
+    for m in ("twin", "no_growth", "uniform_expansion"):
+        typer.echo(
+            f"{m:>18}: Dice {result[m]['dice']:.3f}  volume error {result[m]['volume_error']:.3f}"
+        )
+
+
+@eval_app.command("forecast")
+def eval_forecast(
+    data_dir: Annotated[Path, typer.Argument(help="folder of NN/ pairs + supplementary.csv")],
+    population: Annotated[
+        Path | None, typer.Option(help="population JSON (default: the shipped one)")
+    ] = None,
+    loo: Annotated[
+        bool, typer.Option("--loo", help="leave-one-out: fit on n-1 pairs, forecast the other")
+    ] = False,
+    n_samples: Annotated[int, typer.Option(help="prior samples per twin forecast")] = 32,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
+) -> None:
+    """Forecast each pair's follow-up mask: the twin vs no_growth and uniform_expansion."""
+    from braintwin.calibrate.evaluation import evaluate_pairs, leave_one_out
+    from braintwin.calibrate.population import load_population
+    from braintwin.calibrate.progression import load_progression
+
+    pairs = load_progression(data_dir)
+    progress = None if quiet else _log
+    if loo:
+        result = leave_one_out(pairs, n_samples=n_samples, progress=progress)
+    else:
+        result = evaluate_pairs(
+            pairs, load_population(population), n_samples=n_samples, progress=progress
+        )
+    _print_methods(result)
+    emit_json(result)
+
+
+@train_app.command("forecast")
+def train_forecast(
+    data_dir: Annotated[Path, typer.Argument(help="folder of NN/ pairs + supplementary.csv")],
+    out: Annotated[Path, typer.Option(help="where to write the population JSON")] = Path(
+        "src/braintwin/data/forecast/population.json"
+    ),
+    grid_points: Annotated[int, typer.Option(help="log-grid points per parameter")] = 9,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
+) -> None:
+    """Fit the population numbers (expansion rate, prior, credibility) on all pairs."""
+    from braintwin.calibrate.population import evaluate_pair_grid, fit_population
+    from braintwin.calibrate.progression import load_progression
+
+    pairs = load_progression(data_dir)
+    progress = None if quiet else _log
+    grids = [evaluate_pair_grid(p, n=grid_points, progress=progress) for p in pairs]
+    pop = fit_population(grids, pairs)
+    pop["trained_on"]["data_dir"] = data_dir.name
+    _write_json(pop, out)
+    typer.echo(
+        f"trained on {len(pairs)} pairs: expansion {pop['uniform_expansion']['rate_mm_per_day']}"
+        f" mm/day, credibility {pop['credibility']}; wrote {out}"
+    )
+    emit_json(pop)
+
+
+@bench_app.command("calibrate")
+def bench_calibrate(
+    n: Annotated[int, typer.Option(help="number of in-silico patients")] = 50,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic cohort")] = 0,
+    interval_days: Annotated[float, typer.Option(help="days between the two visits")] = 90.0,
+    resolution: Annotated[int, typer.Option(help="grid of the synthetic brain (mm)")] = 4,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
+) -> None:
+    """Simulation-based calibration on SYNTHETIC patients: coverage of 90 % intervals."""
+    from braintwin.calibrate.bench import run_sbc
+
+    result = run_sbc(
+        n,
+        seed=seed,
+        interval_days=interval_days,
+        resolution_mm=resolution,
+        progress=None if quiet else _log,
+    )
+    typer.echo(
+        f"{result['n']} synthetic patients: 90 % coverage D_w {result['coverage_90']['D_w']:.2f}, "
+        f"rho {result['coverage_90']['rho']:.2f}; median relative error "
+        f"D_w {result['median_rel_error']['D_w']:.2f}, rho {result['median_rel_error']['rho']:.2f}; "
+        f"{result['seconds_per_patient']:.1f} s per patient"
+    )
+    emit_json(result)
+
+
+@bench_app.command("calibrate-real")
+def bench_calibrate_real(
+    case: Annotated[Path, typer.Argument(help="BraTS case folder (CASE_t1 + CASE_seg)")],
+    interval_days: Annotated[float, typer.Option(help="days to the SYNTHETIC 2nd visit")] = 60.0,
+) -> None:
+    """Time one real-size calibration: real visit 1 + SYNTHETIC visit 2 (known parameters)."""
+    from braintwin.calibrate.bench import time_real_patient
+    from braintwin.errors import InputError
+    from braintwin.io import load_nifti
+    from braintwin.types import Modality
+
+    segs, t1s = sorted(case.glob("*_seg.nii*")), sorted(case.glob("*_t1.nii*"))
+    if not segs or not t1s:
+        raise InputError(f"no *_seg / *_t1 NIfTI in {case}", "give a BraTS case folder")
+    seg = load_nifti(segs[0], Modality.SEG)
+    t1 = load_nifti(t1s[0], Modality.T1)
+    brain = t1.with_data((t1.data > 0).astype("uint8"), Modality.MASK)
+    result = time_real_patient(seg, brain, interval_days=interval_days)
+    typer.echo(f"calibrated a {result['shape']} patient in {result['seconds']:.1f} s")
+    emit_json(result)
+
+
+@train_app.command("calibration")
+def train_calibration(
+    n: Annotated[int, typer.Option(help="development synthetic patients")] = 12,
+    resolution: Annotated[int, typer.Option(help="grid of the synthetic brain (mm)")] = 4,
+    seed: Annotated[int, typer.Option(help="seed (keep it apart from the bench's)")] = 100,
+    start_temperature: Annotated[
+        float, typer.Option(help="temperature of the development run (one update from it)")
+    ] = 16.0,
+    out: Annotated[Path, typer.Option(help="where to write the observation model JSON")] = Path(
+        "src/braintwin/data/forecast/calibration.json"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
+) -> None:
+    """Fit the likelihood temperature on development SYNTHETIC patients (not the bench's)."""
+    from dataclasses import replace
+
+    from braintwin.calibrate.bench import fit_temperature, run_sbc
+    from braintwin.calibrate.likelihood import ObservationModel
+
+    base = ObservationModel(temperature=start_temperature)
+    result = run_sbc(
+        n,
+        seed=seed,
+        resolution_mm=resolution,
+        calibrate_kwargs={"observation": base},
+        progress=None if quiet else _log,
+    )
+    temp = fit_temperature(result, base.temperature)
+    obs = replace(base, temperature=round(temp, 2))
+    data = {
+        "observation": obs.to_dict(),
+        "fitted_on": {
+            "synthetic_patients": result["n"],
+            "seed": seed,
+            "start_temperature": start_temperature,
+            "resolution_mm": resolution,
+            "coverage_90_at_start": result["coverage_90"],
+        },
+        "method": "median z^2 matched to chi2_1 (Syring & Martin 2019)",
+    }
+    _write_json(data, out)
+    typer.echo(
+        f"temperature {obs.temperature} from {result['n']} development patients; wrote {out}"
+    )
+    emit_json(data)
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Commands live in the shared eval/train/bench groups (registered at import)."""
