@@ -17,19 +17,26 @@ def _progress(message: str, fraction: float) -> None:
 
 
 def classify_cmd(
-    image: Annotated[Path, typer.Argument(help="An MRI slice: JPEG/PNG/DICOM/.npy file.")],
+    image: Annotated[
+        Path,
+        typer.Argument(help="An MRI slice (JPEG/PNG/DICOM/.npy file), or a patient ID/pseudonym."),
+    ],
     explanation: Annotated[
         Path | None,
         typer.Option("--explanation", "-e", help="Write the Grad-CAM overlay PNG here."),
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped).")] = None,
 ) -> None:
-    """Classify one 2D MRI slice: glioma / meningioma / notumor / pituitary (JSON last line)."""
+    """Classify a 2D MRI slice, or a patient's latest visit: glioma / meningioma / notumor /
+    pituitary (JSON last line). For a patient the result is stored on the visit."""
     import torch
 
     from braintwin.classify import classify_image
 
     torch.set_num_threads(2)
+    if not image.exists():
+        _classify_patient(str(image))
+        return
     pred = classify_image(image, explain=explanation is not None, weights=weights)
     typer.echo(f"{pred.label}  ({pred.probabilities[pred.label]:.3f})")
     for name, p in sorted(pred.probabilities.items(), key=lambda kv: -kv[1]):
@@ -41,6 +48,21 @@ def classify_cmd(
         typer.echo(f"explanation written to {explanation}")
         out["explanation"] = str(explanation)
     emit_json(out)
+
+
+def _classify_patient(patient: str) -> None:
+    from braintwin.cli.core import open_store
+    from braintwin.twin import Twin
+
+    twin = Twin.open(patient, store=open_store(None))
+    record = twin.classify()
+    label = record["label"]
+    typer.echo(
+        f"patient {twin.id}: {label} ({record['probabilities'][label]:.3f}); {record['note']}"
+    )
+    for name, p in sorted(record["probabilities"].items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {name:<11} {p:.3f}")
+    emit_json({k: v for k, v in record.items() if k != "explanation_png_b64"})
 
 
 @eval_app.command("classify")
@@ -96,6 +118,12 @@ def train_classify(
     seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and batches.")] = 0,
     epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    lr: Annotated[
+        float | None, typer.Option(help="Override the OneCycle peak learning rate.")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Warm start from this checkpoint (same architecture).")
+    ] = None,
 ) -> None:
     """Train the tumour-type classifier from scratch (seeded; default = the shipped run)."""
     import dataclasses
@@ -105,6 +133,10 @@ def train_classify(
     cfg = TrainConfig(seed=seed, threads=threads)
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)
+    if lr is not None:
+        cfg = dataclasses.replace(cfg, lr=lr)
+    if init is not None:
+        cfg = dataclasses.replace(cfg, init=str(init))
     summary = train_classifier(data_dir, out, cfg, progress=_progress)
     v = summary["validation"]
     typer.echo(

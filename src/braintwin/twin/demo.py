@@ -28,7 +28,7 @@ DEMO_PATIENT = "demo-brats18-2013-3"
 DEMO_DATE = dt.date(2018, 1, 15)  # illustrative; shifted by the patient's secret offset
 DEMO_FOLLOWUP_DAYS = 120
 # Parameters of the SYNTHETIC follow-up (inside the literature ranges of DESIGN.md).
-DEMO_TRUTH = {"D_w": 0.3, "rho": 0.04}
+DEMO_TRUTH = {"D_w": 0.1, "rho": 0.025}
 
 
 @dataclass

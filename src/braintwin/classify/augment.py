@@ -1,0 +1,95 @@
+"""Training augmentation with torch ops: a deterministic core plus a seeded random wrapper.
+
+:func:`apply_augmentation` is deterministic given its parameters (TorchIO style);
+:func:`random_augmentation` draws those parameters from a ``torch.Generator``. All work is
+batched: one ``affine_grid``/``grid_sample`` per batch for flips, rotations, scaling and
+translation (the equivalent of random crops), then gamma, contrast/brightness and noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["AugmentParams", "apply_augmentation", "random_augmentation"]
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """Per-image parameters, each a (B,) tensor.
+
+    flip: 1 to mirror left-right, else 0; angle_deg: in-plane rotation (degrees); scale: zoom
+    (>1 enlarges the anatomy); shift_x/shift_y: translation as a fraction of the half-width;
+    gamma: intensity exponent; contrast, brightness: x -> (x - mean) * contrast + mean +
+    brightness; noise_sd: Gaussian noise SD on the [0, 1] scale.
+    """
+
+    flip: torch.Tensor
+    angle_deg: torch.Tensor
+    scale: torch.Tensor
+    shift_x: torch.Tensor
+    shift_y: torch.Tensor
+    gamma: torch.Tensor
+    contrast: torch.Tensor
+    brightness: torch.Tensor
+    noise_sd: torch.Tensor
+
+
+def apply_augmentation(
+    x: torch.Tensor, p: AugmentParams, noise: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Apply ``p`` to a batch x (B, 1, H, W) in [0, 1]; returns a new batch in [0, 1].
+
+    ``noise`` (B, 1, H, W) standard normal is scaled by ``p.noise_sd``; None means no noise.
+    """
+    b = x.shape[0]
+    theta = torch.deg2rad(p.angle_deg)
+    cos, sin = torch.cos(theta) / p.scale, torch.sin(theta) / p.scale
+    sign = 1.0 - 2.0 * p.flip  # -1 mirrors the x axis of the sampling grid
+    mat = torch.zeros(b, 2, 3, dtype=x.dtype)
+    mat[:, 0, 0] = cos * sign
+    mat[:, 0, 1] = -sin
+    mat[:, 1, 0] = sin * sign
+    mat[:, 1, 1] = cos
+    mat[:, 0, 2] = p.shift_x
+    mat[:, 1, 2] = p.shift_y
+    grid = F.affine_grid(mat, list(x.shape), align_corners=False)
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    y = y.clamp(0.0, 1.0) ** p.gamma.view(b, 1, 1, 1)
+    mean = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - mean) * p.contrast.view(b, 1, 1, 1) + mean + p.brightness.view(b, 1, 1, 1)
+    if noise is not None:
+        y = y + noise * p.noise_sd.view(b, 1, 1, 1)
+    return y.clamp(0.0, 1.0)
+
+
+def random_augmentation(
+    x: torch.Tensor, gen: torch.Generator, *, strength: float = 1.0
+) -> torch.Tensor:
+    """Randomly augment a batch (B, 1, H, W) in [0, 1] with generator ``gen`` (seeded).
+
+    Ranges at strength 1: rotation ±15°, zoom 0.85-1.15, shift ±8 % of the side, left-right
+    flip p=0.5, gamma exp(±0.35), contrast 0.8-1.2, brightness ±0.08, noise SD 0-0.03 on 30 %.
+    """
+    b = x.shape[0]
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, generator=gen)
+
+    s = strength
+    params = AugmentParams(
+        flip=(torch.rand(b, generator=gen) < 0.5).to(x.dtype),
+        angle_deg=u(-15 * s, 15 * s),
+        scale=torch.exp(u(math.log(1 - 0.15 * s), math.log(1 + 0.15 * s))),
+        shift_x=u(-0.16 * s, 0.16 * s),  # grid units: half-width = 1, so 0.16 = 8 % of side
+        shift_y=u(-0.16 * s, 0.16 * s),
+        gamma=torch.exp(u(-0.35 * s, 0.35 * s)),
+        contrast=u(1 - 0.2 * s, 1 + 0.2 * s),
+        brightness=u(-0.08 * s, 0.08 * s),
+        noise_sd=u(0.0, 0.03 * s) * (torch.rand(b, generator=gen) < 0.3).to(x.dtype),
+    )
+    noise = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    return apply_augmentation(x, params, noise)
