@@ -100,7 +100,10 @@ def orthogonal_panel(
     for r, name in enumerate(names):
         vol = volumes[name]
         vmin, vmax = _display_range(vol.data, mask_arr)
-        planes = _slices(vol.data.astype(np.float32), c)
+        shown = vol.data.astype(np.float32)
+        if mask_arr is not None and mask_arr.shape == shown.shape:
+            shown = np.where(mask_arr, shown, vmin)  # background black, whatever the scaling
+        planes = _slices(shown, c)
         seg_planes = _slices(seg.data.astype(np.int16), c) if seg is not None else None
         mask_planes = _slices(mask_arr.astype(np.float32), c) if mask_arr is not None else None
         for k, plane in enumerate(("axial", "coronal", "sagittal")):
