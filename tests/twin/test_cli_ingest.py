@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -46,25 +47,9 @@ def tree_state(home: Path) -> dict[str, str]:
     return state
 
 
-def small_case(src: Path, dst: Path, crop: int = 40) -> Path:
-    """A real BraTS case cropped around its tumour (keeps tests fast), same layout."""
-    dst.mkdir(parents=True, exist_ok=True)
-    seg = nib.load(str(next(src.glob("*_seg.nii.gz"))))
-    idx = np.argwhere(np.asarray(seg.dataobj) > 0)
-    c = idx.mean(axis=0).astype(int)
-    sl = tuple(slice(max(0, x - crop), x + crop) for x in c)
-    for f in src.glob("*.nii.gz"):
-        img = nib.load(str(f))
-        data = np.asarray(img.dataobj)[sl]
-        aff = img.affine.copy()
-        aff[:3, 3] = img.affine[:3, :3] @ np.array([s.start for s in sl]) + img.affine[:3, 3]
-        nib.save(nib.Nifti1Image(data, aff), str(dst / f.name))
-    return dst
-
-
 @pytest.fixture
-def case(tmp_path: Path, brats_case: Path) -> Path:
-    return small_case(brats_case, tmp_path / "Brats18_case_1")
+def case(cropped_case: Callable[..., Path]) -> Path:
+    return cropped_case(40, "Brats18_case_1")
 
 
 def ingest_args(path: Path, *extra: str) -> list[str]:
@@ -174,9 +159,9 @@ def test_path_outside_root_is_refused(
 
 
 def test_mismatched_fields_of_view_are_refused(
-    home: Path, brats_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, cropped_case: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = small_case(brats_case, tmp_path / "fov", crop=30)
+    case = cropped_case(30, "fov")
     flair = next(case.glob("*_flair.nii.gz"))
     img = nib.load(str(flair))
     aff = img.affine.copy()
