@@ -14,7 +14,7 @@ import numpy as np
 
 from braintwin.errors import InputError, ModelError
 from braintwin.growth.parameters import GrowthParameters
-from braintwin.types.volume import Modality, Volume
+from braintwin.types.volume import Modality, Volume, spacing_of, voxel_volume_of
 
 __all__ = ["Box", "Domain"]
 
@@ -90,12 +90,11 @@ class Domain:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size per array axis (mm)."""
-        sp = np.linalg.norm(self.affine[:3, :3], axis=0)
-        return (float(sp[0]), float(sp[1]), float(sp[2]))
+        return spacing_of(self.affine)
 
     @property
     def voxel_volume_mm3(self) -> float:
-        return float(abs(np.linalg.det(self.affine[:3, :3])))
+        return voxel_volume_of(self.affine)
 
     def volume(self, data: np.ndarray, modality: Modality = Modality.DENSITY) -> Volume:
         """Wrap an array of this grid's shape as a ``Volume``."""

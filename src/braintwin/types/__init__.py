@@ -9,7 +9,13 @@ from braintwin.types.records import (
     TreatmentPlan,
     Visit,
 )
-from braintwin.types.volume import Modality, Volume, axcodes_from_affine
+from braintwin.types.volume import (
+    Modality,
+    Volume,
+    axcodes_from_affine,
+    spacing_of,
+    voxel_volume_of,
+)
 
 __all__ = [
     "REGION_LABELS",
@@ -26,4 +32,6 @@ __all__ = [
     "axcodes_from_affine",
     "check_labels",
     "region_mask",
+    "spacing_of",
+    "voxel_volume_of",
 ]

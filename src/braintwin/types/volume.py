@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from braintwin.errors import InputError
 
-__all__ = ["Modality", "Volume", "axcodes_from_affine"]
+__all__ = ["Modality", "Volume", "axcodes_from_affine", "spacing_of", "voxel_volume_of"]
 
 
 class Modality(StrEnum):
@@ -73,6 +73,17 @@ def axcodes_from_affine(affine: npt.ArrayLike) -> str:
     return "".join(codes)
 
 
+def spacing_of(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size along each array axis (mm) of a 4x4 voxel-to-world affine."""
+    sp = np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
+    return (float(sp[0]), float(sp[1]), float(sp[2]))
+
+
+def voxel_volume_of(affine: np.ndarray) -> float:
+    """Volume of one voxel (mm³) of a 4x4 voxel-to-world affine."""
+    return float(abs(np.linalg.det(np.asarray(affine, dtype=float)[:3, :3])))
+
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     """A 3D image with its voxel-to-world affine (mm) and modality.
@@ -126,12 +137,11 @@ class Volume:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size along each array axis in mm."""
-        sp = np.linalg.norm(self.affine[:3, :3], axis=0)
-        return (float(sp[0]), float(sp[1]), float(sp[2]))
+        return spacing_of(self.affine)
 
     @property
     def voxel_volume_mm3(self) -> float:
-        return float(abs(np.linalg.det(self.affine[:3, :3])))
+        return voxel_volume_of(self.affine)
 
     @property
     def orientation(self) -> str:
