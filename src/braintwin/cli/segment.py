@@ -99,11 +99,23 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Epochs (one 48³ patch per training case each).")
         ] = 60,
         threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+        init: Annotated[
+            Path | None, typer.Option(help="Continue from these weights (same fold).")
+        ] = None,
+        lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 2e-3,
     ) -> None:
         """Train the segmentation network (seeded); with --folds > 1 evaluate the held-out fold."""
         from braintwin.segment.train import TrainConfig, train_segmenter
 
-        config = TrainConfig(folds=folds, fold=fold, seed=seed, epochs=epochs, threads=threads)
+        config = TrainConfig(
+            folds=folds,
+            fold=fold,
+            seed=seed,
+            epochs=epochs,
+            threads=threads,
+            lr=lr,
+            init=None if init is None else str(init),
+        )
         summary = train_segmenter(data_dir, out, config, log=_log)
         result: dict[str, Any] = {
             "weights": str(out),

@@ -1,0 +1,110 @@
+"""Segmentation networks (explicit registry) and the shipped-weights file format.
+
+The default is MONAI's SegResNet (Myronenko 2018, arXiv:1810.11654) with 8 filters at the top:
+1.2 M parameters (4.7 MB as float32); on 2 idle CPU cores about 0.7 s per training step of
+two 64³ patches and 0.3 s for a whole 80×96×80 brain crop at 2 mm. Weights files are plain
+``torch.save`` dictionaries (tensors and JSON-able values only) loaded with
+``weights_only=True`` on the CPU, offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braintwin.errors import ConfigurationError, NotFoundError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "NETWORKS",
+    "build_network",
+    "load_model",
+    "save_model",
+]
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8.pt"
+FORMAT_VERSION = 1
+
+
+def _segresnet(init_filters: int = 8) -> torch.nn.Module:
+    from monai.networks.nets import SegResNet
+
+    return SegResNet(
+        spatial_dims=3,
+        init_filters=init_filters,
+        in_channels=4,
+        out_channels=3,
+        blocks_down=(1, 2, 2, 4),
+        blocks_up=(1, 1, 1),
+        dropout_prob=None,
+    )
+
+
+def _unet(top_channels: int = 16) -> torch.nn.Module:
+    from monai.networks.nets import UNet
+
+    c = top_channels
+    return UNet(3, 4, 3, channels=(c, 2 * c, 4 * c, 8 * c), strides=(2, 2, 2), num_res_units=1)
+
+
+#: Explicit registry: network name -> builder taking keyword arguments.
+NETWORKS: dict[str, Callable[..., Any]] = {
+    "segresnet": _segresnet,
+    "unet": _unet,
+}
+
+
+def build_network(name: str, **kwargs: Any) -> torch.nn.Module:
+    """Instantiate a registered network (4 inputs T1/T1ce/T2/FLAIR, 3 outputs WT/TC/ET logits)."""
+    if name not in NETWORKS:
+        raise ConfigurationError(f"unknown network {name!r}", f"choose one of {sorted(NETWORKS)}")
+    return NETWORKS[name](**kwargs)
+
+
+def save_model(
+    model: torch.nn.Module, path: Path, network: str, kwargs: dict[str, Any], info: dict[str, Any]
+) -> Path:
+    """Write weights + how to rebuild the network + training provenance (atomic rename)."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT_VERSION,
+        "network": network,
+        "kwargs": kwargs,
+        "info": info,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+@lru_cache(maxsize=2)
+def load_model(path: Path = DEFAULT_WEIGHTS) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a weights file on the CPU in eval mode; returns (model, info). Cached per path."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(
+            f"segmentation weights not found: {path}",
+            "reinstall braintwin or train them: braintwin train segment DATA_DIR --out PATH",
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        model = build_network(payload["network"], **payload["kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ConfigurationError(
+            f"cannot read segmentation weights {path.name}: {err}", "retrain or reinstall"
+        ) from err
+    model.eval()
+    return model, dict(payload.get("info", {}))

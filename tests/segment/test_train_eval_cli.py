@@ -1,0 +1,112 @@
+"""Training, evaluation and the CLI on a tiny synthetic BraTS-layout folder (labelled as such)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from braintwin.errors import ConfigurationError
+from braintwin.segment.evaluate import evaluate_cases, score_case
+from braintwin.segment.network import load_model
+from braintwin.segment.train import TrainConfig, fold_split, train_segmenter
+
+
+def write_synthetic_brats(root: Path, n: int, rng: np.random.Generator) -> Path:
+    """n synthetic cases: ellipsoid 'brain', FLAIR-bright lesion, enhancing T1ce ring."""
+    shape = (48, 48, 40)
+    g = np.indices(shape).astype(float)
+    c = np.array(shape, float)[:, None, None, None] / 2
+    brain = np.sqrt((((g - c) / (c - 3)) ** 2).sum(0)) < 1
+    for i in range(n):
+        centre = c + rng.integers(-5, 6, 3)[:, None, None, None]
+        d = np.sqrt(((g - centre) ** 2).sum(0))
+        wt, tc, core = d < 9, d < 5, d < 3
+        seg = np.zeros(shape, np.int16)
+        seg[wt], seg[tc], seg[core] = 2, 4, 1
+
+        def base() -> np.ndarray:
+            return rng.normal(100, 5, shape) * brain
+
+        imgs = {
+            "t1": base(),
+            "t1ce": base() + 80 * (tc & ~core),
+            "t2": base() + 40 * wt,
+            "flair": base() + 60 * wt,
+            "seg": seg,
+        }
+        case = root / f"Case{i}"
+        case.mkdir(parents=True)
+        for name, arr in imgs.items():
+            dtype = np.int16
+            nib.save(nib.Nifti1Image(arr.astype(dtype), np.eye(4)), case / f"Case{i}_{name}.nii.gz")
+    return root
+
+
+def test_fold_split_partitions_cases() -> None:
+    held = [fold_split(14, 3, k, seed=0)[1] for k in range(3)]
+    assert sorted(i for h in held for i in h) == list(range(14))
+    train, h0 = fold_split(14, 3, 0, seed=0)
+    assert not set(train) & set(h0) and len(train) + len(h0) == 14
+    assert fold_split(14, 3, 0, seed=0) == (train, h0)  # seeded
+    assert fold_split(5, 1, 0, seed=0) == ([0, 1, 2, 3, 4], [])
+    with pytest.raises(ConfigurationError):
+        fold_split(14, 3, 3, seed=0)
+
+
+def test_train_one_step_writes_loadable_weights(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = write_synthetic_brats(tmp_path / "data", 3, rng)
+    out = tmp_path / "w.pt"
+    summary = train_segmenter(data, out, TrainConfig(folds=3, fold=1, epochs=1, threads=1))
+    assert summary["steps"] == 1 and len(summary["held_out_cases"]) == 1
+    model, info = load_model(out)
+    assert info["config"]["seed"] == 0 and info["train_cases"] == summary["train_cases"]
+    assert set(info["thresholds"]) == {"WT", "TC", "ET"}
+    assert sum(p.numel() for p in model.parameters()) > 100_000
+
+
+def test_score_case_conventions() -> None:
+    ref = np.zeros((10, 10, 10), np.uint8)
+    ref[2:6, 2:6, 2:6] = 2
+    row = score_case(ref.copy(), ref, (1.0, 1.0, 1.0))
+    assert row["dice"] == {"WT": 1.0, "TC": 1.0, "ET": 1.0}  # TC/ET empty in both -> 1
+    assert row["hd95_mm"]["WT"] == 0.0
+    empty = score_case(np.zeros_like(ref), ref, (1.0, 1.0, 1.0))
+    assert empty["dice"]["WT"] == 0.0 and empty["hd95_mm"]["WT"] is None
+    assert "WT: prediction empty, HD95 undefined" in empty["flags"]
+
+
+def test_eval_cli_prints_json_last(tmp_path: Path, rng: np.random.Generator) -> None:
+    from braintwin.cli import segment as seg_cli
+    from braintwin.cli.groups import eval_app
+
+    data = write_synthetic_brats(tmp_path / "data", 2, rng)
+    app = typer.Typer()
+    seg_cli.register(app)
+    app.add_typer(eval_app, name="eval")
+    res = CliRunner().invoke(app, ["eval", "segment", str(data), "--method", "kmeans"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    out = json.loads(lines[-1])
+    assert out["n"] == 2 and set(out["dice"]) == {"WT", "TC", "ET"}
+    assert out["dice"]["WT"] > 0.8  # synthetic lesions are easy for clustering
+    assert {"case", "dice", "hd95_mm", "seconds", "flags"} <= set(out["cases"][0])
+    assert "mean (n=2)" in res.output
+    direct = evaluate_cases(sorted(data.iterdir()), method="kmeans")
+    assert direct["dice"] == out["dice"]
+
+
+def test_choose_thresholds_picks_best_and_breaks_ties_towards_half() -> None:
+    from braintwin.segment.thresholds import THRESHOLD_GRID, choose_thresholds
+
+    d = np.zeros((2, 3, len(THRESHOLD_GRID)))
+    d[:, 0, THRESHOLD_GRID.index(0.7)] = 0.9  # WT best at 0.7
+    d[:, 1, :] = 0.5  # TC flat: tie -> 0.5
+    d[0, 2, THRESHOLD_GRID.index(0.3)] = 1.0  # ET: mean 0.5 at 0.3 vs 0.45 at 0.8
+    d[:, 2, THRESHOLD_GRID.index(0.8)] = 0.45
+    assert choose_thresholds(d) == {"WT": 0.7, "TC": 0.5, "ET": 0.3}
