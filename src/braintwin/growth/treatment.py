@@ -59,6 +59,31 @@ def no_treatment(start: dt.date) -> TreatmentPlan:
     return TreatmentPlan(name="none", start=start)
 
 
+def _rt_with_tmz(
+    name: str,
+    start: dt.date,
+    n_fractions: int,
+    dose_gy: float,
+    margin_mm: float,
+    tmz_kill_rate_per_day: float,
+) -> TreatmentPlan:
+    """Weekday radiotherapy with concomitant temozolomide 75 mg/m²/day on every RT day."""
+    fractions = weekday_fractions(n_fractions, dose_gy)
+    tmz = ChemoCourse(
+        drug="temozolomide",
+        start_day=0.0,
+        end_day=fractions[-1].day + 1.0,
+        kill_rate_per_day=tmz_kill_rate_per_day,
+        dose_mg_m2=75.0,
+    )
+    return TreatmentPlan(
+        name=name,
+        start=start,
+        radiotherapy=Radiotherapy(fractions=fractions, target_margin_mm=margin_mm),
+        chemotherapy=(tmz,),
+    )
+
+
 def standard_stupp(
     start: dt.date,
     *,
@@ -70,20 +95,7 @@ def standard_stupp(
 
     ``start`` (a Monday in practice) is day 0. The adjuvant TMZ cycles are not included.
     """
-    fractions = weekday_fractions(30, 2.0)
-    tmz = ChemoCourse(
-        drug="temozolomide",
-        start_day=0.0,
-        end_day=fractions[-1].day + 1.0,
-        kill_rate_per_day=tmz_kill_rate_per_day,
-        dose_mg_m2=75.0,
-    )
-    return TreatmentPlan(
-        name="stupp-60Gy-30fx",
-        start=start,
-        radiotherapy=Radiotherapy(fractions=fractions, target_margin_mm=margin_mm),
-        chemotherapy=(tmz,),
-    )
+    return _rt_with_tmz("stupp-60Gy-30fx", start, 30, 2.0, margin_mm, tmz_kill_rate_per_day)
 
 
 def hypofractionated(
@@ -94,20 +106,7 @@ def hypofractionated(
 ) -> TreatmentPlan:
     """Hypofractionated radiotherapy: 40 Gy in 15 x 2.67 Gy fractions over 3 weeks with
     concomitant temozolomide (Roa et al. 2004 JCO; Perry et al. 2017 NEJM, elderly patients)."""
-    fractions = weekday_fractions(15, 40.0 / 15.0)
-    tmz = ChemoCourse(
-        drug="temozolomide",
-        start_day=0.0,
-        end_day=fractions[-1].day + 1.0,
-        kill_rate_per_day=tmz_kill_rate_per_day,
-        dose_mg_m2=75.0,
-    )
-    return TreatmentPlan(
-        name="hypo-40Gy-15fx",
-        start=start,
-        radiotherapy=Radiotherapy(fractions=fractions, target_margin_mm=margin_mm),
-        chemotherapy=(tmz,),
-    )
+    return _rt_with_tmz("hypo-40Gy-15fx", start, 15, 40.0 / 15.0, margin_mm, tmz_kill_rate_per_day)
 
 
 PLANS: dict[str, Callable[[dt.date], TreatmentPlan]] = {
