@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from braintwin.errors import InputError
+from braintwin.segment.metrics import dice
 
 __all__ = [
     "dice",
@@ -27,15 +28,6 @@ __all__ = [
     "uniform_expansion",
     "volume_error",
 ]
-
-
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Sørensen-Dice overlap of two boolean masks (1.0 when both are empty)."""
-    p, t = np.asarray(pred, bool), np.asarray(truth, bool)
-    if p.shape != t.shape:
-        raise InputError(f"mask shapes differ: {p.shape} vs {t.shape}")
-    denom = int(p.sum()) + int(t.sum())
-    return 1.0 if denom == 0 else 2.0 * int(np.logical_and(p, t).sum()) / denom
 
 
 def volume_error(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -18,6 +18,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from braintwin.errors import InputError
+
 __all__ = ["dice", "hausdorff", "hausdorff_reference", "surface"]
 
 _CROSS = ndimage.generate_binary_structure(3, 1)
@@ -25,7 +27,9 @@ _CROSS = ndimage.generate_binary_structure(3, 1)
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice overlap 2|A∩B| / (|A| + |B|) of two boolean masks (1.0 when both are empty)."""
-    a, b = a.astype(bool), b.astype(bool)
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise InputError(f"mask shapes differ: {a.shape} vs {b.shape}")
     total = int(a.sum()) + int(b.sum())
     if total == 0:
         return 1.0
