@@ -216,6 +216,8 @@ def register(app: typer.Typer) -> None:
             state = f"segmented ({seg['method']})" if seg else "not segmented"
             if "extra:reference_seg" in v["volumes"]:
                 state += "; expert label on file"
+            if v.get("synthetic"):
+                state += "; SYNTHETIC (in-silico visit, not patient data)"
             typer.echo(f"  {v['date']}  {','.join(mods)}  {state}")
             for region, m in (v["measurements"] or {}).items():
                 if isinstance(m, dict) and "volume_ml" in m:

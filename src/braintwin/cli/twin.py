@@ -65,6 +65,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  wrote {p}")
 
 
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"(sum of products {value:+.1f} %)"
+
+
 def _register_measure(app: typer.Typer) -> None:
     @app.command("measure")
     def measure_cmd(
@@ -113,7 +117,7 @@ def _register_measure(app: typer.Typer) -> None:
                 resp = change["response"]
                 typer.echo(
                     f"  since {earlier[-1]}: RANO-style response {resp['category']} "
-                    f"(sum of products {resp.get('spd_change_percent')} %)"
+                    + _percent(resp.get("spd_change_percent"))
                 )
         if table is not None:
             rows = measurements_table(v.measurements, date=str(v.date))
@@ -242,7 +246,14 @@ def _register_model(app: typer.Typer) -> None:
             )
         prog = fc.progression
         if prog:
-            typer.echo(f"  time to progression: {prog}")
+            median = prog.get("median_days")
+            when = (
+                f"median {median:.0f} days" if median is not None else "median beyond the horizon"
+            )
+            typer.echo(
+                f"  progression (enhancing volume >= {prog['volume_ratio_threshold']:.2f}x today's) "
+                f"by {fc.date}: probability {prog['p_progression_by_date']:.2f}; {when}"
+            )
         for note in fc.notes:
             typer.echo(f"  note: {note}")
 

@@ -267,6 +267,7 @@ class Twin:
                     "segmentation": rec["meta"].get("segmentation"),
                     "measurements": rec["measurements"],
                     "classification": rec["classification"],
+                    "synthetic": bool(rec["meta"].get("synthetic")),
                 }
             )
         model: dict[str, Any] = {"posteriors": [], "forecasts": 0, "forecast_scores": []}
