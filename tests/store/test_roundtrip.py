@@ -236,6 +236,12 @@ def test_artifacts_round_trip(store: Store, h) -> None:
     assert_same_volume(fc.volumes["mask"], visit.brain_mask)  # type: ignore[arg-type]
     assert [a.id for a in store.artifacts("BT-ART", "forecast")] == [a2]
     assert store.artifacts("BT-ART", "report") == []
+    a3 = store.save_artifact("BT-ART", "posterior", {"D_w": 0.2})
+    latest = store.latest_artifact("BT-ART", "posterior")
+    assert latest is not None and latest.id == a3 and latest.payload == {"D_w": 0.2}
+    latest_fc = store.latest_artifact("BT-ART", "forecast")
+    assert latest_fc is not None and set(latest_fc.volumes) == {"density_90d", "mask"}
+    assert store.latest_artifact("BT-ART", "report") is None
 
     before = h.snapshot(store)
     with pytest.raises(InputError, match="non-finite"):

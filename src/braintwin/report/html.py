@@ -62,7 +62,7 @@ def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[s
     rows = []
     has_diam = False
     for region in _REGIONS:
-        r = m.get(str(region)) or m.get(region.value)
+        r = m.get(region.value)
         if not r:
             continue
         diam = r.get("largest_diameter_mm")

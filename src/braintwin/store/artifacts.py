@@ -28,7 +28,7 @@ __all__ = ["ArtifactsMixin"]
 
 
 class ArtifactsMixin(StoreBase):
-    """``save_artifact`` / ``artifacts`` and ``log_event`` / ``events``."""
+    """``save_artifact`` / ``artifacts`` / ``latest_artifact`` and ``log_event`` / ``events``."""
 
     def save_artifact(
         self,
@@ -94,6 +94,16 @@ class ArtifactsMixin(StoreBase):
         self, patient_id: str, kind: str | None = None, *, load_volumes: bool = True
     ) -> list[Artifact]:
         """A patient's artifacts (optionally of one ``kind``), oldest first."""
+        return self._artifacts(patient_id, kind, load_volumes=load_volumes, latest=False)
+
+    def latest_artifact(self, patient_id: str, kind: str) -> Artifact | None:
+        """The newest artifact of ``kind`` with its volumes (only its own are read), or None."""
+        found = self._artifacts(patient_id, kind, load_volumes=True, latest=True)
+        return found[0] if found else None
+
+    def _artifacts(
+        self, patient_id: str, kind: str | None, *, load_volumes: bool, latest: bool
+    ) -> list[Artifact]:
         check_patient_id(patient_id)
         with self._reading() as s:
             self._patient_row(s, patient_id)
@@ -102,10 +112,12 @@ class ArtifactsMixin(StoreBase):
                 .outerjoin(VisitRow, ArtifactRow.visit_id == VisitRow.id)
                 .where(ArtifactRow.patient_id == patient_id)
                 .options(selectinload(ArtifactRow.volumes))
-                .order_by(ArtifactRow.id)
+                .order_by(ArtifactRow.id.desc() if latest else ArtifactRow.id)
             )
             if kind is not None:
                 stmt = stmt.where(ArtifactRow.kind == kind)
+            if latest:
+                stmt = stmt.limit(1)
             out = []
             for row, date in s.execute(stmt):
                 vols = (

@@ -58,16 +58,16 @@ def save_plan(twin: Twin, plan: TreatmentPlan) -> int:
 
 def load_plan(twin: Twin) -> TreatmentPlan | None:
     """The twin's current treatment plan, or ``None`` (untreated growth)."""
-    arts = twin.store.artifacts(twin.id, "plan", load_volumes=False)
-    return TreatmentPlan.model_validate(arts[-1].payload) if arts else None
+    art = twin.store.latest_artifact(twin.id, "plan")
+    return TreatmentPlan.model_validate(art.payload) if art else None
 
 
 def latest_posterior(twin: Twin) -> Posterior | None:
     """The twin's newest posterior (its current state), or ``None`` before calibration."""
     from braintwin.calibrate import Posterior
 
-    arts = twin.store.artifacts(twin.id, "posterior")
-    return Posterior.from_json(arts[-1].payload, arts[-1].volumes) if arts else None
+    art = twin.store.latest_artifact(twin.id, "posterior")
+    return Posterior.from_json(art.payload, art.volumes) if art else None
 
 
 def _segmented(twin: Twin) -> list[tuple[dt.date, Any]]:
@@ -110,12 +110,14 @@ def forecast_twin(
     plan: TreatmentPlan | None = None,
     credibility: float = 0.5,
     store: bool = True,
+    posterior: Posterior | None = None,
     progress: Progress | None = None,
 ) -> Forecast:
-    """Forecast the tumour at ``date`` (shifted) from the twin's current posterior."""
+    """Forecast the tumour at ``date`` (shifted) from ``posterior`` (default: the twin's
+    current one, calibrated first if there is none)."""
     from braintwin.calibrate import forecast
 
-    post = latest_posterior(twin) or calibrate_twin(twin, plan=plan, progress=progress)
+    post = posterior or latest_posterior(twin) or calibrate_twin(twin, plan=plan, progress=progress)
     fc = forecast(
         post, None, None, date, plan or load_plan(twin), credibility=credibility, progress=progress
     )
@@ -178,7 +180,7 @@ def update_after_visit(
     previous = latest_posterior(twin)
     plan = load_plan(twin)
     if previous is not None and previous.last_date < date:
-        blind = forecast_twin(twin, date, plan=plan, store=False)
+        blind = forecast_twin(twin, date, plan=plan, store=False, posterior=previous)
         score = _score(blind, visit.segmentation)
         twin.store.save_artifact(twin.id, "forecast_score", score, visit_date=date)
         result.scores.append(score)
@@ -189,7 +191,8 @@ def update_after_visit(
     result.posterior = post
     result.notes += list(post.notes)
     for days in horizons_days:
+        target = date + dt.timedelta(days=days)
         result.forecasts.append(
-            forecast_twin(twin, date + dt.timedelta(days=days), plan=plan, progress=progress)
+            forecast_twin(twin, target, plan=plan, posterior=post, progress=progress)
         )
     return result

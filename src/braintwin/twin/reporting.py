@@ -33,10 +33,11 @@ def _posterior_section(twin: Twin) -> Section | None:
     from braintwin.calibrate import Posterior
     from braintwin.report.model_figures import posterior_figure
 
-    arts = twin.store.artifacts(twin.id, "posterior")
-    if not arts:
+    art = twin.store.latest_artifact(twin.id, "posterior")
+    if art is None:
         return None
-    post = Posterior.from_json(arts[-1].payload, arts[-1].volumes)
+    post = Posterior.from_json(art.payload, art.volumes)
+    n_stored = len(twin.store.artifacts(twin.id, "posterior", load_volumes=False))
     prior = np.exp(post.prior.sample(4000, np.random.default_rng(0)))
     rows = []
     for name, s in post.summary().items():
@@ -54,7 +55,7 @@ def _posterior_section(twin: Twin) -> Section | None:
     parts = [
         f"<p>Calibrated on {len(post.visit_dates)} visit(s) "
         f"({', '.join(str(d) for d in post.visit_dates)}); source: {html.escape(post.source)}. "
-        f"History: {len(arts)} posterior(s) stored.</p>",
+        f"History: {n_stored} posterior(s) stored.</p>",
         _table(["parameter", "unit", "median", "50 % interval", "90 % interval"], rows),
         png_img(posterior_figure(post.names, post.samples, prior), "posterior"),
     ]
@@ -69,10 +70,10 @@ def _forecast_section(twin: Twin) -> Section | None:
     from braintwin.calibrate import Forecast
     from braintwin.report.model_figures import probability_panel, volume_bands_figure
 
-    arts = twin.store.artifacts(twin.id, "forecast")
-    if not arts:
+    art = twin.store.latest_artifact(twin.id, "forecast")
+    if art is None:
         return None
-    fc = Forecast.from_json(arts[-1].payload, arts[-1].volumes)
+    fc = Forecast.from_json(art.payload, art.volumes)
     visit = twin.visit(fc.start)
     background = visit.volumes.get(Modality.T1CE) or visit.reference
     parts = [
