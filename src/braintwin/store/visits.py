@@ -141,6 +141,10 @@ class VisitsMixin(ArtifactsMixin):
                         VisitRow.patient_id == patient_id, VisitRow.date == visit.date
                     )
                 )
+                if same_day is not None and same_day.digest == digest:
+                    # Committed by a concurrent writer after the digest check above (READ
+                    # COMMITTED lets the second query see it): the same visit, already stored.
+                    raise _AlreadyStored(same_day.id)
                 if same_day is not None:
                     if not replace:
                         raise StoreError(
