@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -10,13 +11,23 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintwin.calibrate.progression import ASSUMED_SPACING_MM, head_mask, load_progression
+from braintwin.calibrate.progression import (
+    ASSUMED_SPACING_MM,
+    align_follow_up,
+    head_mask,
+    load_progression,
+)
 from braintwin.cli import main
 from braintwin.errors import InputError
+from braintwin.preprocess.geometry import apply_transform
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
 
 
 def test_real_pairs_load_with_spacing_override(shared_data: Path) -> None:
-    pairs = load_progression(shared_data / "progression")
+    pairs = load_progression(shared_data / "progression", align=False)
     assert [p.pair_id for p in pairs] == ["01", "03", "05", "06", "09", "10"]
     p = pairs[0]
     assert p.pre_date == dt.date(1996, 8, 13) and p.post_date == dt.date(1997, 1, 17)
@@ -27,6 +38,36 @@ def test_real_pairs_load_with_spacing_override(shared_data: Path) -> None:
     head = head_mask(p.pre_t1).data
     assert 0.2 < head.mean() < 0.9  # the head, not the whole field of view
     assert head[p.pre_mask.data].mean() > 0.8  # the tumour lies inside it
+
+
+def test_alignment_recovers_a_known_shift_on_a_real_scan(shared_data: Path) -> None:
+    """Known answer: the follow-up is the baseline moved by (4, -3, 0) mm."""
+    pair = load_progression(shared_data / "progression", align=False)[3]
+    shift = np.eye(4)
+    shift[:3, 3] = (4.0, -3.0, 0.0)
+    moved_t1 = apply_transform(pair.pre_t1, shift, pair.pre_t1, order=1)
+    soft = pair.pre_mask.with_data(pair.pre_mask.data.astype(np.float32))
+    moved_mask = apply_transform(soft, shift, pair.pre_mask, order=1).data >= 0.5
+    fake = dataclasses.replace(
+        pair, post_t1=moved_t1, post_mask=pair.pre_mask.with_data(moved_mask)
+    )
+    assert _dice(fake.pre_mask.data, fake.post_mask.data) < 0.75
+    aligned = align_follow_up(fake)
+    record = aligned.post_mask.meta["alignment"]
+    assert record["accepted"]
+    assert np.allclose(np.asarray(record["matrix"])[:3, 3], (-4.0, 3.0, 0.0), atol=0.7)
+    assert _dice(aligned.pre_mask.data, aligned.post_mask.data) > 0.9
+
+
+def test_alignment_improves_no_growth_overlap_on_real_pairs(shared_data: Path) -> None:
+    raw = load_progression(shared_data / "progression", align=False)
+    aligned = [align_follow_up(p) for p in raw[:3]]
+    before = [_dice(p.pre_mask.data, p.post_mask.data) for p in raw[:3]]
+    after = [_dice(p.pre_mask.data, p.post_mask.data) for p in aligned]
+    assert np.mean(after) > np.mean(before) + 0.02
+    for p in aligned:
+        assert p.post_mask.data.dtype == bool and p.post_mask.shape == p.pre_mask.shape
+        assert p.post_mask.meta["alignment"]["accepted"]
 
 
 def _write_pair(root: Path, pid: str, r_pre: float, r_post: float, shift: int = 0) -> None:

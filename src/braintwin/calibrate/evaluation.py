@@ -18,6 +18,7 @@ from braintwin.calibrate.calibration import calibrate
 from braintwin.calibrate.forecasting import forecast
 from braintwin.calibrate.likelihood import ObservationModel
 from braintwin.calibrate.population import (
+    GRID_POINTS,
     evaluate_pair_grid,
     fit_population,
     pair_inputs,
@@ -118,7 +119,7 @@ def leave_one_out(
     pairs: Sequence[ProgressionPair],
     *,
     n_samples: int = 32,
-    grid_points: int = 9,
+    grid_points: int = GRID_POINTS,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Leave-one-out: population numbers fitted on n-1 pairs, the held-out one forecast.

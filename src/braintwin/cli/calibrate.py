@@ -78,7 +78,7 @@ def train_forecast(
     out: Annotated[Path, typer.Option(help="where to write the population JSON")] = Path(
         "src/braintwin/data/forecast/population.json"
     ),
-    grid_points: Annotated[int, typer.Option(help="log-grid points per parameter")] = 9,
+    grid_points: Annotated[int, typer.Option(help="log-grid points per parameter")] = 11,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
 ) -> None:
     """Fit the population numbers (expansion rate, prior, credibility) on all pairs."""
