@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,22 @@ def test_eval_classify_json(
     assert np.array(out["confusion_matrix"]).sum() == 8
     rob = out["robustness"]
     assert {"clean", "jpeg_q50", "flip_left_right", "fgsm_eps2/255", "defence_median3"} <= set(rob)
+
+
+def test_eval_classify_volumes_on_a_real_case(
+    app: typer.Typer, tiny_weights: Path, cropped_case: Callable[..., Path], tmp_path: Path
+) -> None:
+    case = cropped_case(40)  # a real BraTS case cropped around its tumour (with its *_seg)
+    res = CliRunner().invoke(
+        app,
+        ["eval", "classify-volumes", str(case.parent), "--weights", str(tiny_weights)],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["n"] == 1 and out["true_label"] == "glioma"
+    assert sum(out["predicted"].values()) == 1
+    row = out["cases"][0]
+    assert out["accuracy"] == float(row["label"] == "glioma")
+    assert out["slice_selection"] == "segmentation" and row["slices"] >= 1
+    bad = CliRunner().invoke(app, ["eval", "classify-volumes", str(case.parent), "--label", "x"])
+    assert bad.exit_code != 0

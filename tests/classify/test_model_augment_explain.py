@@ -9,7 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from braintwin.classify.augment import AugmentParams, apply_augmentation, random_augmentation
+from braintwin.classify.augment import (
+    AugmentParams,
+    apply_augmentation,
+    random_augmentation,
+    random_skull_strip,
+    strip_rim,
+)
 from braintwin.classify.explain import grad_cam, overlay_png
 from braintwin.classify.model import SliceResNet, batch_logits, build_model
 
@@ -75,6 +81,40 @@ def test_random_augmentation_seeded(rng: np.random.Generator) -> None:
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def _head(n: int = 96) -> torch.Tensor:
+    """A SYNTHETIC head: brain disc (radius 30, 0.5) with a dark ventricle, a bright skull ring
+    (radius 30-38, 0.9) touching nothing; returns (1, 1, n, n)."""
+    yy, xx = np.mgrid[:n, :n]
+    r = np.hypot(yy - n / 2, xx - n / 2)
+    img = np.where(r < 30, 0.5, 0.0) + np.where((r >= 30) & (r < 38), 0.9, 0.0)
+    img[(r < 6)] = 0.02  # ventricle darker than the background threshold
+    return torch.from_numpy(img.astype(np.float32))[None, None]
+
+
+def test_strip_rim_removes_the_outer_ring_only() -> None:
+    x = _head()
+    n = x.shape[-1]
+    yy, xx = np.mgrid[:n, :n]
+    r = torch.from_numpy(np.hypot(yy - n / 2, xx - n / 2))[None, None]
+    y = strip_rim(x, 9)
+    assert float(y[r >= 31].max()) == 0.0  # skull (8 px) and 1 px of brain gone
+    assert torch.equal(y[r < 27], x[r < 27])  # brain and the dark ventricle untouched
+    # Depth 0 keeps the head as is; the head touching the image border is still cut there.
+    assert torch.equal(strip_rim(x, 0), x)
+    edge = x[..., 10:-10, :]  # crop so the skull ring touches the top and bottom borders
+    assert float(strip_rim(edge, 9)[..., 0, :].max()) == 0.0
+
+
+def test_random_skull_strip_seeded_and_optional() -> None:
+    x = _head().repeat(8, 1, 1, 1)
+    a = random_skull_strip(x, torch.Generator().manual_seed(3), p=0.5)
+    b = random_skull_strip(x, torch.Generator().manual_seed(3), p=0.5)
+    assert torch.equal(a, b)
+    changed = [not torch.equal(a[i], x[i]) for i in range(8)]
+    assert 0 < sum(changed) < 8
+    assert torch.equal(random_skull_strip(x, torch.Generator().manual_seed(3), p=0.0), x)
 
 
 def test_grad_cam_matches_captum(rng: np.random.Generator) -> None:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentParams", "apply_augmentation", "random_augmentation"]
+__all__ = [
+    "AugmentParams",
+    "apply_augmentation",
+    "random_augmentation",
+    "random_skull_strip",
+    "strip_rim",
+]
 
 
 @dataclass(frozen=True)
@@ -93,3 +99,54 @@ def random_augmentation(
     )
     noise = torch.randn(x.shape, generator=gen, dtype=x.dtype)
     return apply_augmentation(x, params, noise)
+
+
+def _erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Binary erosion of (B, 1, H, W) {0, 1} masks to depth ``radius`` pixels.
+
+    Alternating 3x3 square and cross steps approximate a disc (an octagon), so the rim
+    follows the head's outline instead of squaring its corners.
+    """
+    out = 1.0 - mask
+    for i in range(radius):
+        if i % 2 == 0:
+            out = F.max_pool2d(out, 3, stride=1, padding=1)
+        else:
+            out = torch.maximum(
+                F.max_pool2d(out, (3, 1), stride=1, padding=(1, 0)),
+                F.max_pool2d(out, (1, 3), stride=1, padding=(0, 1)),
+            )
+    return 1.0 - out
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    return 1.0 - _erode(1.0 - mask, radius)
+
+
+def strip_rim(x: torch.Tensor, depth_px: int, *, threshold: float = 0.08) -> torch.Tensor:
+    """Zero an outer rim ``depth_px`` deep of the head in a batch (B, 1, H, W) in [0, 1].
+
+    Imitates skull stripping (BraTS-style volumes arrive without scalp and skull, the training
+    slices with them): the head mask (above ``threshold``, closed with a large square so dark
+    ventricles and sulci count as inside) is eroded by ``depth_px`` and everything outside it
+    is set to 0. Scalp plus skull is about 5-8 % of the head's width on axial slices.
+    """
+    close = max(4, x.shape[-1] // 16)
+    pad = close + depth_px  # the head touches the crop's border: background continues beyond it
+    head = F.pad((x > threshold).to(x.dtype), (pad, pad, pad, pad))
+    head = _erode(_erode(_dilate(head, close), close), depth_px)
+    return x * head[..., pad:-pad, pad:-pad]
+
+
+def random_skull_strip(
+    x: torch.Tensor, gen: torch.Generator, *, p: float = 0.25, depth: tuple[int, int] = (5, 12)
+) -> torch.Tensor:
+    """Apply :func:`strip_rim` to a random ``p`` of the batch, depth drawn in ``depth`` pixels."""
+    chosen = torch.nonzero(torch.rand(x.shape[0], generator=gen) < p).flatten()
+    if chosen.numel() == 0:
+        return x
+    out = x.clone()
+    for i in chosen.tolist():
+        d = int(torch.randint(depth[0], depth[1] + 1, (1,), generator=gen))
+        out[i : i + 1] = strip_rim(x[i : i + 1], d)
+    return out

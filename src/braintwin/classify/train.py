@@ -58,6 +58,9 @@ class TrainConfig:
     dropout: float = 0.2
     threads: int = 2
     init: str | None = None  # warm start: a checkpoint of the same architecture to continue
+    #: Fraction of training images whose outer head rim is cut away (skull-stripping
+    #: imitation, :func:`braintwin.classify.augment.random_skull_strip`); 0 = off.
+    p_skull_strip: float = 0.0
 
 
 def _metrics(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def train_classifier(
     import torch
     import torch.nn.functional as F
 
-    from braintwin.classify.augment import random_augmentation
+    from braintwin.classify.augment import random_augmentation, random_skull_strip
     from braintwin.classify.dedup import group_near_duplicates, phash, split_groups
     from braintwin.classify.model import SliceResNet, batch_logits
 
@@ -159,7 +162,10 @@ def train_classifier(
         losses = []
         for b in range(len(train_idx) // cfg.batch_size):  # drop the ragged last batch (BN)
             idx = torch.from_numpy(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-            x = random_augmentation(x_all[idx][:, None].float() / 255.0, gen)
+            x = x_all[idx][:, None].float() / 255.0
+            if cfg.p_skull_strip > 0:
+                x = random_skull_strip(x, gen, p=cfg.p_skull_strip)
+            x = random_augmentation(x, gen)
             loss = F.cross_entropy(model(x), y_all[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -109,6 +109,31 @@ def eval_classify(
     emit_json(res)
 
 
+@eval_app.command("classify-volumes")
+def eval_classify_volumes(
+    data_dir: Annotated[Path, typer.Argument(help="BraTS-layout folder (CASE/CASE_t1ce.nii.gz).")],
+    label: Annotated[str, typer.Option(help="The true class of every case.")] = "glioma",
+    segmentation: Annotated[
+        bool,
+        typer.Option(help="Choose slices by the case's *_seg file (else by head area)."),
+    ] = True,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped).")] = None,
+) -> None:
+    """3D check: classify each case's T1ce volume as a twin visit would (JSON last)."""
+    from braintwin.classify.evaluate import evaluate_volumes
+
+    res = evaluate_volumes(
+        data_dir, label, use_segmentation=segmentation, weights=weights, progress=_progress
+    )
+    for r in res["cases"]:
+        typer.echo(f"{r['case']:<28} {r['label']:<11} P({label})={r['p_true']:.3f}")
+    typer.echo(
+        f"n={res['n']}  accuracy={res['accuracy']:.3f}  predicted={res['predicted']}  "
+        f"mean P({label})={res['mean_p_true']:.3f}  ({res['slice_selection']})"
+    )
+    emit_json(res)
+
+
 @train_app.command("classify")
 def train_classify(
     data_dir: Annotated[
@@ -124,13 +149,17 @@ def train_classify(
     init: Annotated[
         Path | None, typer.Option(help="Warm start from this checkpoint (same architecture).")
     ] = None,
+    skull_strip: Annotated[
+        float,
+        typer.Option(help="Fraction of images with the head rim cut away (skull-strip imitation)."),
+    ] = 0.0,
 ) -> None:
     """Train the tumour-type classifier from scratch (seeded; default = the shipped run)."""
     import dataclasses
 
     from braintwin.classify.train import TrainConfig, train_classifier
 
-    cfg = TrainConfig(seed=seed, threads=threads)
+    cfg = TrainConfig(seed=seed, threads=threads, p_skull_strip=skull_strip)
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)
     if lr is not None:

@@ -136,3 +136,29 @@ def register(app: typer.Typer) -> None:
                 _summary_table(ev)
                 result[f"held_out_{key}"] = ev
         emit_json(result)
+
+    @train_app.command("segment-ensemble")
+    def train_segment_ensemble(
+        data_dir: Annotated[
+            Path, typer.Argument(help="BraTS-layout folder the members were trained on.")
+        ],
+        member: Annotated[
+            list[Path], typer.Option(help="A trained weights file (give it two or more times).")
+        ],
+        out: Annotated[Path, typer.Option(help="Where to write the ensemble weights (.pt).")],
+    ) -> None:
+        """Average trained networks (e.g. the CV folds) into one weights file; pick thresholds."""
+        from braintwin.segment.ensemble import combine_weights
+        from braintwin.segment.thresholds import calibrate_weights
+
+        info = combine_weights(member, out)
+        thresholds = calibrate_weights(out, data_dir, _log)
+        typer.echo(f"ensemble of {len(member)} networks, thresholds {thresholds}; wrote {out}")
+        emit_json(
+            {
+                "weights": str(out),
+                "members": [str(m) for m in member],
+                **info,
+                "thresholds": thresholds,
+            }
+        )

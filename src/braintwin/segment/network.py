@@ -4,7 +4,8 @@ The default is MONAI's SegResNet (Myronenko 2018, arXiv:1810.11654) with 8 filte
 1.2 M parameters (4.7 MB as float32); on 2 idle CPU cores about 0.7 s per training step of
 two 64³ patches and 0.3 s for a whole 80×96×80 brain crop at 2 mm. Weights files are plain
 ``torch.save`` dictionaries (tensors and JSON-able values only) loaded with
-``weights_only=True`` on the CPU, offline.
+``weights_only=True`` on the CPU, offline. Format 1 holds one network (``state_dict``);
+format 2 an ensemble (``members``, see :mod:`braintwin.segment.ensemble`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ __all__ = [
     "NETWORKS",
     "build_network",
     "load_model",
+    "model_from_payload",
+    "read_weights",
     "save_model",
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8.pt"
 FORMAT_VERSION = 1
+FORMAT_ENSEMBLE = 2
 
 
 def _segresnet(init_filters: int = 8) -> torch.nn.Module:
@@ -87,9 +91,8 @@ def save_model(
     return path
 
 
-@lru_cache(maxsize=2)
-def load_model(path: Path = DEFAULT_WEIGHTS) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Load a weights file on the CPU in eval mode; returns (model, info). Cached per path."""
+def read_weights(path: Path) -> dict[str, Any]:
+    """The raw weights dictionary (CPU, ``weights_only``); clear errors for missing/bad files."""
     import torch
 
     path = Path(path)
@@ -100,11 +103,43 @@ def load_model(path: Path = DEFAULT_WEIGHTS) -> tuple[torch.nn.Module, dict[str,
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = build_network(payload["network"], **payload["kwargs"])
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as err:
+    except Exception as err:  # pickle/zip errors of a truncated or foreign file
         raise ConfigurationError(
             f"cannot read segmentation weights {path.name}: {err}", "retrain or reinstall"
         ) from err
-    model.eval()
-    return model, dict(payload.get("info", {}))
+    if not isinstance(payload, dict) or "network" not in payload:
+        raise ConfigurationError(
+            f"{path.name} is not a braintwin segmentation weights file", "retrain or reinstall"
+        )
+    return dict(payload)
+
+
+def model_from_payload(payload: dict[str, Any]) -> torch.nn.Module:
+    """The network (or ensemble) a weights dictionary describes, float32, in eval mode."""
+    try:
+        if "members" in payload:
+            from braintwin.segment.ensemble import ProbabilityEnsemble
+
+            members = []
+            for state in payload["members"]:
+                m = build_network(payload["network"], **payload["kwargs"])
+                m.load_state_dict(
+                    {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+                )
+                members.append(m)
+            model: torch.nn.Module = ProbabilityEnsemble(members)
+        else:
+            model = build_network(payload["network"], **payload["kwargs"])
+            model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ConfigurationError(
+            f"segmentation weights do not fit the network: {err}", "retrain or reinstall"
+        ) from err
+    return model.eval()
+
+
+@lru_cache(maxsize=2)
+def load_model(path: Path = DEFAULT_WEIGHTS) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a weights file on the CPU in eval mode; returns (model, info). Cached per path."""
+    payload = read_weights(Path(path))
+    return model_from_payload(payload), dict(payload.get("info", {}))

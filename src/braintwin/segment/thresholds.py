@@ -44,13 +44,10 @@ def calibrate_weights(
     import torch
 
     from braintwin.segment.infer import predict_regions
+    from braintwin.segment.network import model_from_payload, read_weights
 
-    payload = torch.load(weights, map_location="cpu", weights_only=True)
-    from braintwin.segment.network import build_network
-
-    model = build_network(payload["network"], **payload["kwargs"])
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
+    payload = read_weights(Path(weights))
+    model = model_from_payload(payload)
     names = payload["info"]["train_cases"]
     dices = np.zeros((len(names), 3, len(THRESHOLD_GRID)))
     for i, name in enumerate(names):
