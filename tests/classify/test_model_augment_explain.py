@@ -14,6 +14,7 @@ from braintwin.classify.augment import (
     apply_augmentation,
     random_augmentation,
     random_skull_strip,
+    reframe,
     strip_rim,
 )
 from braintwin.classify.explain import grad_cam, overlay_png
@@ -105,6 +106,17 @@ def test_strip_rim_removes_the_outer_ring_only() -> None:
     assert torch.equal(strip_rim(x, 0), x)
     edge = x[..., 10:-10, :]  # crop so the skull ring touches the top and bottom borders
     assert float(strip_rim(edge, 9)[..., 0, :].max()) == 0.0
+
+
+def test_reframe_fills_the_frame_and_restretches() -> None:
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 24:40, 20:44] = 0.4  # a dim 16 x 24 object in the middle
+    y = reframe(x)
+    assert y.shape == x.shape
+    assert float((y > 0.08).float().mean()) > 0.55  # the object now spans the width
+    assert abs(float(y.max()) - 1.0) < 1e-6  # its bright end is white again
+    blank = torch.zeros(1, 1, 32, 32)
+    assert torch.equal(reframe(blank), blank)
 
 
 def test_random_skull_strip_seeded_and_optional() -> None:

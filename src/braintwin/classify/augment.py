@@ -19,6 +19,7 @@ __all__ = [
     "apply_augmentation",
     "random_augmentation",
     "random_skull_strip",
+    "reframe",
     "strip_rim",
 ]
 
@@ -138,15 +139,41 @@ def strip_rim(x: torch.Tensor, depth_px: int, *, threshold: float = 0.08) -> tor
     return x * head[..., pad:-pad, pad:-pad]
 
 
+def reframe(x: torch.Tensor, *, threshold: float = 0.08, margin: float = 0.02) -> torch.Tensor:
+    """Re-crop one image (1, 1, H, W) to its content, square-pad, resize back, re-stretch.
+
+    What :func:`braintwin.classify.preprocess.prepare_slice` would have done to a skull-stripped
+    slice: the brain fills the frame and its 99.5th percentile becomes white again.
+    """
+    img = x[0, 0]
+    fg = img > threshold
+    if int(fg.sum()) < 16:
+        return x
+    rows = torch.nonzero(fg.any(dim=1)).flatten()
+    cols = torch.nonzero(fg.any(dim=0)).flatten()
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    m = round(margin * max(r1 - r0, c1 - c0))
+    h, w = img.shape
+    crop = img[max(0, r0 - m) : min(h, r1 + m), max(0, c0 - m) : min(w, c1 + m)]
+    side = max(crop.shape)
+    square = torch.zeros((side, side), dtype=x.dtype)
+    top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
+    out = F.interpolate(square[None, None], size=(h, w), mode="bilinear", align_corners=False)
+    hi = torch.quantile(out[out > threshold], 0.995)
+    return (out / hi.clamp_min(1e-3)).clamp(0.0, 1.0)
+
+
 def random_skull_strip(
     x: torch.Tensor, gen: torch.Generator, *, p: float = 0.25, depth: tuple[int, int] = (5, 12)
 ) -> torch.Tensor:
-    """Apply :func:`strip_rim` to a random ``p`` of the batch, depth drawn in ``depth`` pixels."""
+    """For a random ``p`` of the batch: :func:`strip_rim` (depth drawn in ``depth`` pixels),
+    then :func:`reframe`, imitating a skull-stripped volume's slice after preparation."""
     chosen = torch.nonzero(torch.rand(x.shape[0], generator=gen) < p).flatten()
     if chosen.numel() == 0:
         return x
     out = x.clone()
     for i in chosen.tolist():
         d = int(torch.randint(depth[0], depth[1] + 1, (1,), generator=gen))
-        out[i : i + 1] = strip_rim(x[i : i + 1], d)
+        out[i : i + 1] = reframe(strip_rim(x[i : i + 1], d))
     return out
