@@ -78,6 +78,9 @@ def _one_pair(pair: ProgressionPair, population: dict[str, Any], n_samples: int)
         ),
     }
     row: dict[str, Any] = {"pair": pair.pair_id, "interval_days": pair.interval_days}
+    if "alignment" in pair.post_mask.meta:
+        a = pair.post_mask.meta["alignment"]
+        row["alignment"] = {k: a[k] for k in ("rms_shift_mm", "rotation_deg", "accepted")}
     row.update({m: _scores(p, truth) for m, p in preds.items()})
     return row
 

@@ -186,8 +186,9 @@ def load_progression(
     return [align_follow_up(p) for p in pairs] if align else pairs
 
 
-#: A rigid result beyond these (RMS displacement of the head, rotation) is treated as a failed registration (identity kept): the pairs
-#: are roughly aligned already, so a larger motion means the optimiser found a wrong optimum.
+#: A rigid result beyond these (RMS displacement of the head, rotation) counts as a failed
+#: registration and the identity is kept: the pairs are roughly aligned already, so a larger
+#: motion means the optimiser found a wrong optimum.
 MAX_ALIGN_SHIFT_MM = 25.0
 MAX_ALIGN_ROTATION_DEG = 15.0
 

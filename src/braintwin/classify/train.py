@@ -1,24 +1,16 @@
 """Seeded training of the tumour-type classifier from a class-folder image set.
 
-Reproduce the shipped weights (``braintwin/data/classify/classifier.pt``) in two stages — a
-16-epoch OneCycle run, then a 10-epoch warm restart at half the peak learning rate (which
-lifted deduplicated validation accuracy from 0.892 to 0.899; both with flip averaging)::
-
-    braintwin train classify ../shared/data/kaggle-brain-mri/Training --seed 0 \
-        --out /tmp/stage1.pt                                   # 2,011 s wall
-    braintwin train classify ../shared/data/kaggle-brain-mri/Training --seed 0 \
-        --epochs 10 --lr 0.001 --init /tmp/stage1.pt \
-        --out src/braintwin/data/classify/classifier.pt       # 1,187 s wall
-
-Runtimes were measured with 2 torch threads on the shared 2-core development machine at a
-load average of 10-15 (other jobs running): the process got ~0.3 of a core, so on idle cores
-each stage should take a few minutes (training steps benchmarked at ~21 s per epoch before
-the load rose; an estimate, not a measured full run). Results depend slightly on the torch thread count (floating-point summation order).
+The shipped weights (``braintwin/data/classify/classifier.pt``) come from several seeded stages
+of this command, each a OneCycle warm restart from the previous checkpoint (``--init``); the
+exact commands, timings and validation figures are in ``braintwin/data/classify/README.md``.
+Results depend slightly on the torch thread count (floating-point summation order).
 
 Steps: decode + prepare all images once (128x128 uint8 cache), DCT-hash them and group
 near-duplicates (Hamming <= 6 of 64 bits, union-find), split whole groups 80/20 stratified
 (seed), train :class:`~braintwin.classify.model.SliceResNet` from scratch with AdamW + OneCycle,
-label smoothing 0.1 and batched torch augmentation, then fit a temperature on the validation
+label smoothing 0.1 and batched torch augmentation (optionally cutting the head's rim away on a
+fraction of images, ``p_skull_strip``, so skull-stripped 3D volumes are not out of distribution),
+then fit a temperature on the validation
 split (Guo et al. 2017). The checkpoint records the split digest, the duplicate statistics and
 the validation metrics (measured after the float16 round trip, with flip averaging).
 """

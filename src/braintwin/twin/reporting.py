@@ -134,9 +134,10 @@ def _classification_section(record: dict[str, Any]) -> Section:
         )
     parts.append(
         '<div class="flag">Experimental: the classifier was trained on 2D slices of the Kaggle '
-        "Brain Tumor MRI collection (validation accuracy 0.93 on de-duplicated images); on the "
-        "14 shared 3D BraTS gliomas (skull-stripped volumes, unlike its training slices) it "
-        "named glioma for none (13 'notumor'). Do not rely on it.</div>"
+        "Brain Tumor MRI collection (validation accuracy 0.96 on de-duplicated images); on the "
+        "14 shared 3D BraTS gliomas (skull-stripped volumes, unlike most of its training "
+        "slices) it named glioma for only 5 (braintwin eval classify-volumes). Do not rely on "
+        "it for 3D volumes.</div>"
     )
     return Section("Tumour type (2D classifier on tumour slices)", "".join(parts))
 
