@@ -30,7 +30,7 @@ __all__ = [
     "save_model",
 ]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8x3.pt"
 FORMAT_VERSION = 1
 FORMAT_ENSEMBLE = 2
 
