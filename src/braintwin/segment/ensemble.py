@@ -42,7 +42,7 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
     Returns the ensemble's ``info``: the members' provenance, and as ``train_cases`` the union
     of their training cases (where thresholds may be chosen; see ``segment.thresholds``).
     """
-    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights
+    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights, write_weights
 
     if len(paths) < 2:
         raise ConfigurationError("an ensemble needs at least two weights files")
@@ -84,9 +84,5 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
             for p in payloads
         ],
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(out)
+    write_weights(payload, Path(out))
     return info

@@ -28,6 +28,7 @@ __all__ = [
     "model_from_payload",
     "read_weights",
     "save_model",
+    "write_weights",
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8x3.pt"
@@ -74,10 +75,6 @@ def save_model(
     model: torch.nn.Module, path: Path, network: str, kwargs: dict[str, Any], info: dict[str, Any]
 ) -> Path:
     """Write weights + how to rebuild the network + training provenance (atomic rename)."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT_VERSION,
         "network": network,
@@ -85,6 +82,15 @@ def save_model(
         "info": info,
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
+    return write_weights(payload, path)
+
+
+def write_weights(payload: dict[str, Any], path: Path) -> Path:
+    """``torch.save`` through a temporary file and a rename: never a half-written weights file."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)

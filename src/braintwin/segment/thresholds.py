@@ -41,10 +41,8 @@ def calibrate_weights(
     weights: Path, data_dir: Path, log: Callable[[str, float], None] | None = None
 ) -> dict[str, float]:
     """Choose thresholds on the weights' own training cases and store them in the file."""
-    import torch
-
     from braintwin.segment.infer import predict_regions
-    from braintwin.segment.network import model_from_payload, read_weights
+    from braintwin.segment.network import model_from_payload, read_weights, write_weights
 
     payload = read_weights(Path(weights))
     model = model_from_payload(payload)
@@ -74,7 +72,5 @@ def calibrate_weights(
         name: [round(float(v), 4) for v in dices.mean(axis=0)[r]]
         for r, name in enumerate(REGION_ORDER)
     }
-    tmp = Path(weights).with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(weights)
+    write_weights(payload, Path(weights))
     return chosen
