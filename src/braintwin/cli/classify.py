@@ -151,7 +151,11 @@ def train_classify(
     ] = None,
     skull_strip: Annotated[
         float,
-        typer.Option(help="Fraction of images with the head rim cut away (skull-strip imitation)."),
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fraction of images with the head rim cut away (skull-strip imitation).",
+        ),
     ] = 0.0,
 ) -> None:
     """Train the tumour-type classifier from scratch (seeded; default = the shipped run)."""
