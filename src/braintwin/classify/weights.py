@@ -12,7 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from braintwin.errors import ConfigurationError, NotFoundError
+from braintwin.checkpoint import cast_floats, read_checkpoint, write_checkpoint
+from braintwin.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -48,11 +49,10 @@ def fp16_roundtrip(model: Any) -> Any:
     """A copy of ``model`` (eval mode) whose float tensors went through float16, as when shipped."""
     import copy
 
+    import torch
+
     twin = copy.deepcopy(model)
-    state = {
-        k: (v.half().float() if v.is_floating_point() else v) for k, v in model.state_dict().items()
-    }
-    twin.load_state_dict(state)
+    twin.load_state_dict(cast_floats(cast_floats(model.state_dict(), torch.float16), torch.float32))
     return twin.eval()
 
 
@@ -70,7 +70,7 @@ def save_classifier(
     """Write a checkpoint atomically (temp file, then rename); returns the path."""
     import torch
 
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = cast_floats(model.state_dict(), torch.float16)
     payload = {
         "format": 1,
         "arch": arch,
@@ -81,12 +81,7 @@ def save_classifier(
         "info": info,
         "state_dict": state,
     }
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(p)
-    return p
+    return write_checkpoint(payload, path)
 
 
 def load_classifier(path: str | Path | None = None) -> LoadedClassifier:
@@ -105,22 +100,17 @@ def _load_cached(path: str) -> LoadedClassifier:
 
     from braintwin.classify.model import build_model
 
-    p = Path(path)
-    if not p.is_file():
-        raise NotFoundError(
-            f"classifier weights not found: {p}",
-            "train them with `braintwin train classify DATA_DIR --out PATH`",
-        )
+    payload = read_checkpoint(
+        path,
+        what="classifier weights",
+        missing_hint="train them with `braintwin train classify DATA_DIR --out PATH`",
+    )
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
         model = build_model(payload["arch"], **payload["arch_kwargs"])
-        state = {
-            k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()
-        }
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, TypeError, ValueError, OSError) as err:
+        model.load_state_dict(cast_floats(payload["state_dict"], torch.float32))
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise ConfigurationError(
-            f"{p.name} is not a usable braintwin classifier checkpoint: {err}",
+            f"{Path(path).name} is not a usable braintwin classifier checkpoint: {err}",
             "re-train with `braintwin train classify`",
         ) from err
     model.eval()

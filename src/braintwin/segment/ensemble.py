@@ -42,7 +42,8 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
     Returns the ensemble's ``info``: the members' provenance, and as ``train_cases`` the union
     of their training cases (where thresholds may be chosen; see ``segment.thresholds``).
     """
-    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights, write_weights
+    from braintwin.checkpoint import cast_floats, write_checkpoint
+    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights
 
     if len(paths) < 2:
         raise ConfigurationError("an ensemble needs at least two weights files")
@@ -76,13 +77,7 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
         "network": first["network"],
         "kwargs": first["kwargs"],
         "info": info,
-        "members": [
-            {
-                k: v.to(torch.float16) if v.is_floating_point() else v
-                for k, v in p["state_dict"].items()
-            }
-            for p in payloads
-        ],
+        "members": [cast_floats(p["state_dict"], torch.float16) for p in payloads],
     }
-    write_weights(payload, Path(out))
+    write_checkpoint(payload, out)
     return info

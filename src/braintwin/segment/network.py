@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from braintwin.errors import ConfigurationError, NotFoundError
+from braintwin.checkpoint import cast_floats, read_checkpoint, write_checkpoint
+from braintwin.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +29,6 @@ __all__ = [
     "model_from_payload",
     "read_weights",
     "save_model",
-    "write_weights",
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8x3.pt"
@@ -82,46 +82,28 @@ def save_model(
         "info": info,
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
-    return write_weights(payload, path)
-
-
-def write_weights(payload: dict[str, Any], path: Path) -> Path:
-    """``torch.save`` through a temporary file and a rename: never a half-written weights file."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return write_checkpoint(payload, path)
 
 
 def read_weights(path: Path) -> dict[str, Any]:
     """The raw weights dictionary (CPU, ``weights_only``); clear errors for missing/bad files."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(
-            f"segmentation weights not found: {path}",
-            "reinstall braintwin or train them: braintwin train segment DATA_DIR --out PATH",
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle/zip errors of a truncated or foreign file
+    payload = read_checkpoint(
+        path,
+        what="segmentation weights",
+        missing_hint="reinstall braintwin or train them: braintwin train segment DATA_DIR --out PATH",
+    )
+    if "network" not in payload:
         raise ConfigurationError(
-            f"cannot read segmentation weights {path.name}: {err}", "retrain or reinstall"
-        ) from err
-    if not isinstance(payload, dict) or "network" not in payload:
-        raise ConfigurationError(
-            f"{path.name} is not a braintwin segmentation weights file", "retrain or reinstall"
+            f"{Path(path).name} is not a braintwin segmentation weights file",
+            "retrain or reinstall",
         )
-    return dict(payload)
+    return payload
 
 
 def model_from_payload(payload: dict[str, Any]) -> torch.nn.Module:
     """The network (or ensemble) a weights dictionary describes, float32, in eval mode."""
+    import torch
+
     try:
         if "members" in payload:
             from braintwin.segment.ensemble import ProbabilityEnsemble
@@ -129,9 +111,7 @@ def model_from_payload(payload: dict[str, Any]) -> torch.nn.Module:
             members = []
             for state in payload["members"]:
                 m = build_network(payload["network"], **payload["kwargs"])
-                m.load_state_dict(
-                    {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-                )
+                m.load_state_dict(cast_floats(state, torch.float32))
                 members.append(m)
             model: torch.nn.Module = ProbabilityEnsemble(members)
         else:

@@ -41,8 +41,9 @@ def calibrate_weights(
     weights: Path, data_dir: Path, log: Callable[[str, float], None] | None = None
 ) -> dict[str, float]:
     """Choose thresholds on the weights' own training cases and store them in the file."""
+    from braintwin.checkpoint import write_checkpoint
     from braintwin.segment.infer import predict_regions
-    from braintwin.segment.network import model_from_payload, read_weights, write_weights
+    from braintwin.segment.network import model_from_payload, read_weights
 
     payload = read_weights(Path(weights))
     model = model_from_payload(payload)
@@ -72,5 +73,5 @@ def calibrate_weights(
         name: [round(float(v), 4) for v in dices.mean(axis=0)[r]]
         for r, name in enumerate(REGION_ORDER)
     }
-    write_weights(payload, Path(weights))
+    write_checkpoint(payload, weights)
     return chosen
