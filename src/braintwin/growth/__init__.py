@@ -25,6 +25,7 @@ from braintwin.growth.logistic import (
     reaction_coefficients,
 )
 from braintwin.growth.observe import (
+    COMPARTMENT_REGIONS,
     ObservationThresholds,
     density_from_segmentation,
     observe,
@@ -47,6 +48,7 @@ from braintwin.growth.treatment import (
 )
 
 __all__ = [
+    "COMPARTMENT_REGIONS",
     "PRIORS",
     "RANGES",
     "SOLVERS",

@@ -14,10 +14,22 @@ import numpy as np
 from scipy import ndimage
 
 from braintwin.errors import InputError, ModelError
-from braintwin.types.labels import Label, check_labels, region_mask
+from braintwin.types.labels import Label, Region, check_labels, region_mask
 from braintwin.types.volume import Modality, Volume
 
-__all__ = ["ObservationThresholds", "density_from_segmentation", "observe", "to_segmentation"]
+__all__ = [
+    "COMPARTMENT_REGIONS",
+    "ObservationThresholds",
+    "density_from_segmentation",
+    "observe",
+    "to_segmentation",
+]
+
+#: Which observed (BraTS) region each model compartment predicts. The T1ce-visible compartment
+#: (u >= the enhancing threshold) is the whole tumour core inside the enhancing rim, i.e. TC =
+#: {1, 4}, not the rim alone (ET); the FLAIR-visible compartment is the whole tumour WT. Every
+#: score, table, plot and report pairs a compartment with this region (DESIGN.md convention 13).
+COMPARTMENT_REGIONS: dict[str, Region] = {"enhancing": Region.TC, "flair": Region.WT}
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ def read_visit_images(
     root: str | os.PathLike[str] | None = None,
     secret: bytes | None = None,
     progress: Callable[[str, float], None] | None = None,
+    spacing: tuple[float, float, float] | None = None,
 ) -> VisitImages:
     """Read all images of one visit (see the module docstring for accepted layouts).
 
@@ -233,6 +234,8 @@ def read_visit_images(
         root: if given, ``path`` (and every file read, symlinks resolved) must lie inside it.
         secret: key for DICOM de-identification (``braintwin.deid.load_or_create_secret``).
         progress: callback ``(message, fraction 0..1)``, called once per image read.
+        spacing: voxel size (mm) to use instead of the headers' for every image of the visit
+            (``ingest --spacing``), for files whose header lies about it.
     """
     root_path = Path(root).resolve() if root is not None else None
     top = safe_path(path, root_path) if root_path is not None else Path(path)
@@ -290,6 +293,8 @@ def read_visit_images(
             vol = load_nifti(src.path, m)
             warnings += [f"{m.value}: {w}" for w in vol.meta.get("warnings", [])]
             descriptions.append(f"nifti:{m.value}")
+        if spacing is not None:
+            vol = vol.with_spacing(spacing)
         if m is Modality.SEG:
             check_labels(vol.data)
             segmentation = vol.with_data(np.rint(vol.data).astype(np.uint8))

@@ -96,9 +96,11 @@ class ArtifactsMixin(StoreBase):
         """A patient's artifacts (optionally of one ``kind``), oldest first."""
         return self._artifacts(patient_id, kind, load_volumes=load_volumes, latest=False)
 
-    def latest_artifact(self, patient_id: str, kind: str) -> Artifact | None:
+    def latest_artifact(
+        self, patient_id: str, kind: str, *, load_volumes: bool = True
+    ) -> Artifact | None:
         """The newest artifact of ``kind`` with its volumes (only its own are read), or None."""
-        found = self._artifacts(patient_id, kind, load_volumes=True, latest=True)
+        found = self._artifacts(patient_id, kind, load_volumes=load_volumes, latest=True)
         return found[0] if found else None
 
     def _artifacts(

@@ -36,6 +36,10 @@ class IngestOptions:
         classify: after storing, classify the tumour type from the visit's slices.
         update_model: after storing a segmented visit, calibrate / assimilate the growth model
             and forecast (see :mod:`braintwin.twin.model`).
+        spacing_override: voxel size (mm) replacing the headers' (``--spacing``), for files
+            whose header lies about it; never applied without being asked.
+        segmentation: an expert or corrected label file (BraTS labels, or a binary mask) on
+            the grid of one of the visit's images (``--seg``); it replaces the network.
     """
 
     modalities: dict[str, Modality] | None = None
@@ -46,6 +50,8 @@ class IngestOptions:
     segment: str | None = "unet"
     update_model: bool = True
     classify: bool = True
+    spacing_override: tuple[float, float, float] | None = None
+    segmentation: Path | None = None
 
 
 @dataclass

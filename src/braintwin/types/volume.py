@@ -180,6 +180,18 @@ class Volume:
             {**self.meta, **meta},
         )
 
+    def with_spacing(self, spacing: tuple[float, float, float]) -> Volume:
+        """The same voxels with another voxel size (mm): directions and the first voxel's
+        position are kept, only the column lengths of the affine change. For headers that lie
+        about the voxel size (an explicit user override, never applied silently)."""
+        sp = np.asarray(spacing, dtype=float)
+        if sp.shape != (3,) or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+            raise InputError(f"voxel size {spacing} mm", "give three positive sizes in mm")
+        affine = self.affine.copy()
+        affine[:3, :3] = affine[:3, :3] / np.asarray(self.spacing) * sp
+        meta = {**self.meta, "spacing_override_mm": [float(v) for v in sp]}
+        return Volume(self.data, affine, self.modality, meta)
+
     def astype(self, dtype: npt.DTypeLike) -> Volume:
         return self.with_data(self.data.astype(dtype))
 
