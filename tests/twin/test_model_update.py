@@ -41,14 +41,17 @@ def test_twin_calibrates_scores_and_assimilates(
     d3 = add_insilico_visit(twin, 60, TRUTH)
     up3 = update_after_visit(twin, d3)
     # The forecast of visit 3 made from the state after visit 2 was scored, then assimilated.
-    assert len(up3.scores) == 1
-    score = up3.scores[0]
-    assert score["target_date"] == str(d3) and score["forecast_from"] == str(d2)
-    assert 0.0 <= score["dice_enhancing"] <= 1.0
+    # Each compartment is scored against the region it predicts: T1ce-visible vs the tumour
+    # core TC (not the enhancing rim ET), FLAIR-visible vs the whole tumour WT.
+    assert {(s.compartment, s.region) for s in up3.scores} == {("enhancing", "TC"), ("flair", "WT")}
+    score = next(s for s in up3.scores if s.region == "TC")
+    assert score.target_date == str(d3) and score.forecast_from == str(d2)
+    assert 0.0 <= score.dice <= 1.0
     post = latest_posterior(twin)
     assert post is not None and post.visit_dates[-1] == d3
     assert len(twin.store.artifacts(twin.id, "posterior", load_volumes=False)) == 2
-    assert forecast_scores(twin) == [score]
+    assert forecast_scores(twin) == up3.scores
+    assert not twin.model_status().stale
     # The truth lies inside the posterior's 90 % interval (synthetic data from the same model).
     for name in ("D_w", "rho"):
         lo, hi = post.summary()[name]["interval_90"]
@@ -59,5 +62,5 @@ def test_twin_calibrates_scores_and_assimilates(
     except SystemExit as ex:
         assert not ex.code
     out = capsys.readouterr().out
-    assert f"forecast {d2} -> {d3} vs observed" in out
+    assert f"forecast for {d3} made from {d2}" in out and "vs observed TC" in out
     assert "posterior(s)" in out

@@ -18,7 +18,15 @@ import typer
 from braintwin.cli.groups import bench_app, emit_json
 from braintwin.errors import InputError
 
-__all__ = ["DbOpt", "open_store", "parse_date", "progress_bar", "register"]
+__all__ = [
+    "DbOpt",
+    "echo_model_status",
+    "open_store",
+    "parse_date",
+    "parse_spacing",
+    "progress_bar",
+    "register",
+]
 
 
 DbOpt = Annotated[
@@ -59,13 +67,49 @@ def _modality_overrides(items: list[str] | None) -> tuple[dict[str, Any] | None,
     return (per or None), single
 
 
+def parse_spacing(text: str | None) -> tuple[float, float, float] | None:
+    """``--spacing 1,1,5`` (mm along the image's three axes) or one number for isotropic."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3 or not all(0.05 <= v <= 20 for v in values):
+        raise InputError(
+            f"not a voxel size: {text!r}",
+            "give three sizes in mm along the image axes, e.g. --spacing 0.9,0.9,5",
+        )
+    return (values[0], values[1], values[2])
+
+
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
-    """A rich progress bar on stderr driven by ``(message, fraction)`` callbacks."""
+    """Progress on stderr driven by ``(message, fraction)`` callbacks: a rich bar on a
+    terminal, otherwise one plain line per new step (so logs and pipes show progress too)."""
+    import sys
+    import time
+
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
+    if not console.is_terminal:
+        t0 = time.monotonic()
+        last = [""]
+
+        def plain(message: str, fraction: float) -> None:
+            if message != last[0]:
+                last[0] = message
+                pct = round(100 * max(0.0, min(1.0, fraction)))
+                elapsed = time.monotonic() - t0
+                print(f"{description}: {message} ({pct} %, {elapsed:.0f} s)", file=sys.stderr)
+
+        yield plain
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -73,7 +117,6 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
         TimeElapsedColumn(),
         console=console,
         transient=False,
-        disable=not console.is_terminal,
     ) as prog:
         task = prog.add_task(description, total=1.0, step="")
 
@@ -102,6 +145,9 @@ def ingest_visit(
     n4: bool = True,
     update_model: bool = True,
     classify: bool = True,
+    spacing: tuple[float, float, float] | None = None,
+    seg: Path | None = None,
+    replace: bool = False,
 ) -> Any:
     """Ingest one visit for ``patient`` and return the ``AddVisitResult``."""
     from braintwin.twin import IngestOptions, Twin
@@ -116,10 +162,37 @@ def ingest_visit(
         n4=n4,
         update_model=update_model,
         classify=classify,
+        spacing_override=spacing,
+        segmentation=seg,
     )
     with progress_bar("ingest") as update:
-        result = twin.add_visit(path, date, options=opts, progress=update)
+        result = twin.add_visit(path, date, options=opts, progress=update, replace=replace)
     return twin, result
+
+
+def _interrupted(err: KeyboardInterrupt) -> typer.Exit:
+    """Ctrl-C: say in one line what was and was not stored; exit 130 like a shell."""
+    typer.secho(str(err) or "interrupted", fg=typer.colors.RED, err=True)
+    return typer.Exit(130)
+
+
+ACTIONS = {
+    "stored": "stored",
+    "unchanged": "already stored (same images and options; nothing changed)",
+    "resumed": "already stored; the model update it lacked was completed",
+    "re-dated": "already stored; re-dated as asked",
+    "replaced": "replaced (corrected images or options)",
+}
+
+
+def echo_model_status(twin: Any) -> None:
+    """Warn when the model has not seen every visit as it is now."""
+    status = twin.model_status()
+    if status.stale:
+        typer.secho(
+            f"  model out of date: {status.reason}; run `braintwin update {twin.id}`",
+            fg=typer.colors.YELLOW,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -158,28 +231,77 @@ def register(app: typer.Typer) -> None:
         classify: Annotated[
             bool, typer.Option("--classify/--no-classify", help="Classify the tumour type.")
         ] = True,
+        spacing: Annotated[
+            str | None,
+            typer.Option(
+                "--spacing",
+                help="Voxel size in mm (X,Y,Z along the image axes) replacing the header's, "
+                "for files whose header lies about it.",
+            ),
+        ] = None,
+        seg: Annotated[
+            Path | None,
+            typer.Option(
+                "--seg",
+                help="Expert or corrected label file (BraTS labels 0/1/2/4, or a binary "
+                "enhancing-tumour mask) on the grid of one of the images; used instead of "
+                "the network and drives the model.",
+            ),
+        ] = None,
+        replace: Annotated[
+            bool,
+            typer.Option("--replace", help="Replace a different visit stored on the same date."),
+        ] = False,
         db: DbOpt = None,
     ) -> None:
         """Ingest one visit: de-identify, preprocess, segment, store, update the model."""
-        twin, result = ingest_visit(
-            path,
-            patient,
-            parse_date(date),
-            db=db,
-            modality=modality,
-            root=root,
-            segment=None if segment.lower() == "none" else segment,
-            n4=n4,
-            update_model=update,
-            classify=classify,
-        )
-        what = "stored" if result.created else "already stored (same images; nothing changed)"
+        try:
+            twin, result = ingest_visit(
+                path,
+                patient,
+                parse_date(date),
+                db=db,
+                modality=modality,
+                root=root,
+                segment=None if segment.lower() == "none" else segment,
+                n4=n4,
+                update_model=update,
+                classify=classify,
+                spacing=parse_spacing(spacing),
+                seg=seg,
+                replace=replace,
+            )
+        except KeyboardInterrupt as err:
+            raise _interrupted(err) from None
         mods = ", ".join(m.value for m in result.modalities)
-        typer.echo(f"patient {twin.id}: visit {result.date} {what} [{mods}]")
+        typer.echo(f"patient {twin.id}: visit {result.date} {ACTIONS[result.action]} [{mods}]")
         for flag in result.flags:
             typer.secho(f"  note: {flag}", fg=typer.colors.YELLOW)
         for note in result.model_notes:
             typer.echo(f"  model: {note}")
+        echo_model_status(twin)
+
+    @app.command()
+    def update(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        db: DbOpt = None,
+    ) -> None:
+        """Bring the growth model up to date with every stored visit (resume after Ctrl-C)."""
+        from braintwin.twin import Twin
+
+        twin = Twin.open(patient, store=open_store(db))
+        try:
+            with progress_bar("update") as bar:
+                result = twin.update(progress=bar)
+        except KeyboardInterrupt as err:
+            raise _interrupted(
+                KeyboardInterrupt("interrupted: the model was left as it was before")
+            ) from err
+        for note in result.notes:
+            typer.echo(f"  model: {note}")
+        for score in result.scores:
+            typer.echo(f"  model: {score.line()}")
+        echo_model_status(twin)
 
     @app.command()
     def patients(db: DbOpt = None) -> None:
@@ -238,11 +360,56 @@ def register(app: typer.Typer) -> None:
                 typer.echo(
                     f"      {name:<6} {summ['median']:.4g} (90% {lo:.4g}-{hi:.4g}) {summ['unit']}"
                 )
+        from braintwin.twin.model import ForecastScore
+
         for sc in model["forecast_scores"]:
-            typer.echo(
-                f"  forecast {sc['forecast_from']} -> {sc['target_date']} vs observed: "
-                f"Dice {sc['dice_enhancing']:.2f}, volume error {sc['volume_error_ml']:+.1f} mL"
-            )
+            typer.echo(f"  {ForecastScore.from_dict(sc).line()}")
+        echo_model_status(twin)
+
+    visits_app = typer.Typer(
+        help="Correct a twin's timeline: delete or re-date a stored visit (recorded as events).",
+        no_args_is_help=True,
+    )
+    app.add_typer(visits_app, name="visits")
+
+    @visits_app.command("delete")
+    def visits_delete(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        date: Annotated[
+            str, typer.Argument(help="The visit's stored (shifted) date, from `show`.")
+        ],
+        db: DbOpt = None,
+    ) -> None:
+        """Delete one visit; the model is marked out of date (`braintwin update` re-builds it)."""
+        from braintwin.twin import Twin
+
+        twin = Twin.open(patient, store=open_store(db))
+        day = parse_date(date)
+        assert day is not None  # typer: the argument is required
+        twin.delete_visit(day)
+        typer.echo(f"patient {twin.id}: visit {day} deleted")
+        echo_model_status(twin)
+
+    @visits_app.command("redate")
+    def visits_redate(
+        patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
+        date: Annotated[
+            str, typer.Argument(help="The visit's stored (shifted) date, from `show`.")
+        ],
+        to: Annotated[
+            str, typer.Option("--to", help="The correct REAL date YYYY-MM-DD (as for ingest).")
+        ],
+        db: DbOpt = None,
+    ) -> None:
+        """Move a visit to its correct date (typed as a real date; stored shifted)."""
+        from braintwin.twin import Twin
+
+        twin = Twin.open(patient, store=open_store(db))
+        day, real = parse_date(date), parse_date(to)
+        assert day is not None and real is not None  # typer: both are required
+        new = twin.redate_visit(day, real)
+        typer.echo(f"patient {twin.id}: visit {day} moved to {new} (shifted)")
+        echo_model_status(twin)
 
     @app.command()
     def report(

@@ -93,11 +93,7 @@ def run_demo(
 
         update = update_after_visit(twin, date2, progress=progress)
         for sc in update.scores:
-            lines.append(
-                f"prospective forecast for {sc['target_date']} (from the population prior): "
-                f"enhancing Dice {sc['dice_enhancing']:.2f}, volume error "
-                f"{sc['volume_error_ml']:+.1f} mL"
-            )
+            lines.append(f"prospective check (from the population prior): {sc.line()}")
     post = latest_posterior(twin)
     if post is not None:
         for name, summ in post.summary().items():

@@ -17,7 +17,16 @@ import numpy as np
 from braintwin.errors import InputError
 from braintwin.types import Modality, Visit, Volume, check_labels
 
-__all__ = ["IngestOptions", "PreparedVisit", "prepare_visit", "segment_into"]
+__all__ = [
+    "IngestOptions",
+    "PreparedVisit",
+    "check_visit_date",
+    "expert_labels",
+    "labels_onto_visit",
+    "prepare_visit",
+    "segment_into",
+    "set_segmentation",
+]
 
 Progress = Callable[[str, float], None]
 
@@ -65,6 +74,24 @@ class PreparedVisit:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
+EARLIEST_VISIT = dt.date(1900, 1, 1)
+
+
+def check_visit_date(date: dt.date, *, today: dt.date | None = None) -> dt.date:
+    """Refuse a real visit date in the future or before 1900 (a typo or a broken header)."""
+    today = today or dt.date.today()
+    if date > today:
+        raise InputError(
+            f"the visit date {date} is in the future", "give the real date of the scan (--date)"
+        )
+    if date < EARLIEST_VISIT:
+        raise InputError(
+            f"the visit date {date} is before {EARLIEST_VISIT.year}",
+            "check --date (or the DICOM StudyDate) for a typo",
+        )
+    return date
+
+
 def _step(progress: Progress | None, message: str, fraction: float) -> None:
     if progress is not None:
         progress(message, fraction)
@@ -102,7 +129,11 @@ def prepare_visit(
     _step(progress, "reading images", 0.0)
     if images is None:
         images = read_visit_images(
-            Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+            Path(source),
+            modalities=opts.modalities,
+            modality=opts.modality,
+            root=opts.root,
+            spacing=opts.spacing_override,
         )
     timings["read"] = time.perf_counter() - t0
     real_date = date or images.study_date
@@ -110,6 +141,7 @@ def prepare_visit(
         raise InputError(
             "the visit has no date", "pass --date YYYY-MM-DD (DICOM input takes the StudyDate)"
         )
+    check_visit_date(real_date)
     if not images.volumes:
         raise InputError("no MRI volume found in the input", "give T1, T1ce, T2 and/or FLAIR")
 
@@ -144,7 +176,11 @@ def prepare_visit(
         },
     )
 
-    if opts.segment:
+    if opts.segmentation is not None:
+        _step(progress, "reading the given segmentation", 0.75)
+        seg = expert_labels(opts.segmentation, opts)
+        set_segmentation(visit, labels_onto_visit(seg, visit), "expert")
+    elif opts.segment:
         t2 = time.perf_counter()
         _step(progress, f"segmenting ({opts.segment})", 0.75)
         flags += segment_into(visit, opts.segment)
@@ -170,18 +206,90 @@ def _transform_of(transforms: dict[str, Any], modality: Modality) -> Any:
 
 def segment_into(visit: Visit, method: str, *, uncertainty: bool = False) -> list[str]:
     """Segment ``visit`` in place (labels, measurements, uncertainty); return the flags."""
-    from braintwin.measure import measure_segmentation
     from braintwin.segment import segment_volumes
 
     result = segment_volumes(
         visit.volumes, brain_mask=visit.brain_mask, method=method, uncertainty=uncertainty
     )
-    visit.segmentation = result.labels
     if result.uncertainty is not None:
         visit.extras["uncertainty"] = result.uncertainty
-    visit.measurements = _jsonable(measure_segmentation(result.labels))
-    visit.meta["segmentation"] = {"method": method, "flags": list(result.flags)}
+    set_segmentation(visit, result.labels, method, flags=list(result.flags))
     return list(result.flags)
+
+
+def set_segmentation(
+    visit: Visit, labels: Volume, method: str, *, flags: list[str] | None = None
+) -> None:
+    """Make ``labels`` the visit's segmentation: measurements, method, flags and fingerprint.
+
+    The fingerprint lets the model notice that a visit it was calibrated on changed.
+    """
+    from braintwin.measure import measure_segmentation
+    from braintwin.twin.model import segmentation_fingerprint
+
+    visit.segmentation = labels
+    visit.measurements = _jsonable(measure_segmentation(labels))
+    visit.meta["segmentation"] = {
+        "method": method,
+        "flags": list(flags or []),
+        "fingerprint": segmentation_fingerprint(labels),
+        "observable_regions": list(labels.meta.get("observable_regions") or ["WT", "TC", "ET"]),
+    }
+
+
+def expert_labels(path: Path, options: IngestOptions | None = None) -> Volume:
+    """Read an expert or corrected label file: BraTS labels {0, 1, 2, 4}, or a binary mask.
+
+    A binary mask (values {0, 1} or {0, 255}) is read as enhancing tumour (label 4), the
+    convention of enhancing-tumour masks such as TCIA Brain-Tumor-Progression's.
+    """
+    from braintwin.io import load_nifti
+
+    opts = options or IngestOptions()
+    path = Path(path)
+    if opts.root is not None:
+        from braintwin.io import safe_path
+
+        path = safe_path(path, Path(opts.root).resolve())
+    vol = load_nifti(path, Modality.SEG)
+    if opts.spacing_override is not None:
+        vol = vol.with_spacing(opts.spacing_override)
+    values = set(np.unique(vol.data).tolist())
+    if values <= {0, 1} or values <= {0, 255}:
+        data = (np.asarray(vol.data) > 0).astype(np.uint8) * np.uint8(4)
+    else:
+        check_labels(vol.data)
+        data = np.rint(vol.data).astype(np.uint8)
+    if not np.any(data):
+        raise InputError(
+            f"the segmentation {path.name} is empty (no tumour label)",
+            "give a label file with tumour voxels, or omit --seg to segment with the network",
+        )
+    return vol.with_data(data, Modality.SEG)
+
+
+def labels_onto_visit(seg: Volume, visit: Visit) -> Volume:
+    """Bring a label volume onto the visit's preprocessed grid (nearest neighbour).
+
+    Accepts labels on that grid already (e.g. exported in twin space) or on the native grid of
+    one of the visit's input images (as an expert draws them on the scanner images).
+    """
+    from braintwin.preprocess import apply_transform
+
+    ref = visit.brain_mask if visit.brain_mask is not None else next(iter(visit.volumes.values()))
+    if seg.same_grid(ref, atol=1e-2):
+        return seg
+    for entry in (visit.meta.get("transforms") or {}).get("modalities", {}).values():
+        native = np.asarray(entry["native_affine"], float)
+        if tuple(seg.shape) == tuple(entry["native_shape"]) and np.allclose(
+            seg.affine, native, atol=1e-2
+        ):
+            moved = apply_transform(seg, np.asarray(entry["matrix"], float), ref)
+            return moved.with_data(np.asarray(moved.data).astype(np.uint8), Modality.SEG)
+    raise InputError(
+        "the segmentation is on neither the grid of the visit's images nor the twin's grid",
+        "give the label file drawn on one of this visit's images (same shape and affine)",
+    )
 
 
 def _jsonable(measurements: dict[str, Any]) -> dict[str, Any]:

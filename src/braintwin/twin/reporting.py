@@ -102,16 +102,27 @@ def _scores_section(twin: Twin) -> Section | None:
         return None
     rows = [
         [
-            s["forecast_from"],
-            s["target_date"],
-            f"{s['dice_enhancing']:.3f}",
-            f"{s['predicted_enhancing_ml_median']:.2f}",
-            f"{s['observed_enhancing_ml']:.2f}",
-            f"{s['volume_error_ml']:+.2f}",
+            s.forecast_from,
+            s.target_date,
+            s.plan,
+            f"{s.compartment} vs {s.region}",
+            f"{s.dice:.3f}",
+            f"{s.predicted_ml_median:.2f}",
+            f"{s.observed_ml:.2f}",
+            f"{s.volume_error_ml:+.2f}",
         ]
         for s in scores
     ]
-    header = ["made from", "for", "Dice (enhancing)", "predicted mL", "observed mL", "error mL"]
+    header = [
+        "made from",
+        "for",
+        "plan",
+        "compartment vs observed region",
+        "Dice",
+        "predicted mL",
+        "observed mL",
+        "error mL",
+    ]
     return Section(
         "Forecasts scored against what happened",
         "<p>Before each new visit was assimilated, the twin forecast it from its previous "

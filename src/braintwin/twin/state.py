@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from braintwin.twin.twin import Twin
+    from braintwin.twin.model import TwinRef
 
-__all__ = ["ModelStatus", "model_status"]
+__all__ = ["SEGMENTATION_ROLE", "ModelStatus", "model_status"]
+
+#: The name the store gives a visit's segmentation among its volumes (``visit_record``).
+SEGMENTATION_ROLE = "seg"
 
 
 @dataclass(frozen=True)
@@ -35,27 +38,48 @@ class ModelStatus:
     reason: str = ""
 
 
-def model_status(twin: Twin) -> ModelStatus:
-    """The freshness of ``twin``'s model (reads only records, no images)."""
-    store = twin.store
-    if not store.has_patient(twin.id):
+def model_status(ref: TwinRef) -> ModelStatus:
+    """The freshness of the twin's model (reads only records, no images).
+
+    Stale when a segmented visit is one the newest posterior has not seen, when a visit it saw
+    was re-segmented (its segmentation fingerprint changed), deleted or re-dated.
+    """
+    store = ref.store
+    if not store.has_patient(ref.id):
         return ModelStatus(False, None, None)
-    segmented = [
-        d
-        for d in store.visit_dates(twin.id)
-        if store.visit_record(twin.id, d)["meta"].get("segmentation") is not None
-    ]
-    newest = segmented[-1] if segmented else None
-    art = store.latest_artifact(twin.id, "posterior", load_volumes=False)
-    seen = art.visit_date if art is not None else None
+    segmented: dict[str, str | None] = {}
+    for d in store.visit_dates(ref.id):
+        record = store.visit_record(ref.id, d)
+        if SEGMENTATION_ROLE in record["volumes"]:
+            segmented[str(d)] = (record["meta"].get("segmentation") or {}).get("fingerprint")
+    newest = dt.date.fromisoformat(max(segmented)) if segmented else None
+    art = store.latest_artifact(ref.id, "posterior", load_volumes=False)
+    seen_date = art.visit_date if art is not None else None
     if newest is None:
-        return ModelStatus(False, seen, None)
-    if seen is None:
+        return ModelStatus(False, seen_date, None)
+    if art is None:
         return ModelStatus(
             True, None, newest, "the growth model has not been calibrated on the visits yet"
         )
-    if seen < newest:
+    seen: dict[str, str] = dict(art.payload.get("segmentations_seen", {}))
+    if not seen:  # a posterior stored before fingerprints were recorded: compare dates
+        seen = {d: segmented.get(d) or "" for d in art.payload.get("visit_dates", [])}
+    unseen = sorted(d for d in segmented if d not in seen)
+    if unseen:
         return ModelStatus(
-            True, seen, newest, f"the model has seen visits up to {seen}, not the visit of {newest}"
+            True, seen_date, newest, f"the model has not seen the visit(s) of {', '.join(unseen)}"
         )
-    return ModelStatus(False, seen, newest)
+    changed = sorted(d for d, fp in seen.items() if fp and segmented.get(d) not in (None, fp))
+    if changed:
+        return ModelStatus(
+            True,
+            seen_date,
+            newest,
+            f"the segmentation of {', '.join(changed)} changed after the model was calibrated",
+        )
+    gone = sorted(d for d in seen if d not in segmented)
+    if gone:
+        return ModelStatus(
+            True, seen_date, newest, f"visit(s) the model was built on are gone: {', '.join(gone)}"
+        )
+    return ModelStatus(False, seen_date, newest)

@@ -42,6 +42,7 @@ def add_insilico_visit(
     """Store a synthetic visit ``days`` after the latest one; return its (shifted) date."""
     from braintwin.growth import grow_from_segmentation, to_segmentation
     from braintwin.measure import measure_segmentation
+    from braintwin.twin.model import segmentation_fingerprint
 
     base = twin.visit()
     seg = base.segmentation or base.extras.get("reference_seg")
@@ -67,7 +68,11 @@ def add_insilico_visit(
             "note": SYNTHETIC_NOTE,
             "truth": truth,
             "sources": ["in-silico (braintwin growth model)"],
-            "segmentation": {"method": "growth-model simulation", "flags": [SYNTHETIC_NOTE]},
+            "segmentation": {
+                "method": "growth-model simulation",
+                "flags": [SYNTHETIC_NOTE],
+                "fingerprint": segmentation_fingerprint(new_seg),
+            },
         },
     )
     digest = hashlib.sha256(
