@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -136,11 +137,27 @@ class UpdateResult:
     notes: list[str] = field(default_factory=list)
 
 
-def patient_lock(ref: TwinRef) -> Any:
+_held = threading.local()
+
+
+@contextmanager
+def patient_lock(ref: TwinRef) -> Iterator[None]:
     """The store's per-patient write lock (read state → compute → write without losing an
-    update to a concurrent writer); a no-op on stores without one."""
+    update to a concurrent writer). Re-entrant within a thread: the twin's steps nest (an
+    ingest that resumes an update), while the store's lock is per process and open file."""
+    held: set[tuple[int, str]] = getattr(_held, "keys", None) or set()
+    _held.keys = held
+    key = (id(ref.store), ref.id)
     lock = getattr(ref.store, "patient_lock", None)
-    return lock(ref.id) if lock is not None else nullcontext()
+    if key in held or lock is None:
+        yield
+        return
+    with lock(ref.id):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 def segmentation_fingerprint(seg: Volume) -> str:
