@@ -161,7 +161,7 @@ def test_path_outside_root_is_refused(
 def test_mismatched_fields_of_view_are_refused(
     home: Path, cropped_case: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = cropped_case(30, "fov")
+    case = cropped_case(40, "fov")
     flair = next(case.glob("*_flair.nii.gz"))
     img = nib.load(str(flair))
     aff = img.affine.copy()

@@ -41,7 +41,7 @@ def test_expert_segmentation_drives_the_model_and_an_interrupted_update_resumes(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    case = cropped_case(36)
+    case = cropped_case(40)
     images = _images_only(case, tmp_path)
     twin = Twin.open("loop-test", create=True)
     opts = IngestOptions(**FAST, segmentation=_seg_file(case))
@@ -94,7 +94,7 @@ def test_expert_segmentation_drives_the_model_and_an_interrupted_update_resumes(
 def test_visit_dates_in_the_future_or_before_1900_are_refused(
     home: Path, cropped_case: Callable[..., Path]
 ) -> None:
-    case = cropped_case(24)
+    case = cropped_case(40)
     twin = Twin.open("date-test", create=True)
     opts = IngestOptions(**FAST, update_model=False)
     for bad in (dt.date.today() + dt.timedelta(days=2), dt.date(1850, 1, 1)):
@@ -106,7 +106,7 @@ def test_visit_dates_in_the_future_or_before_1900_are_refused(
 def test_reingest_with_a_corrected_date_or_options_is_applied(
     home: Path, cropped_case: Callable[..., Path]
 ) -> None:
-    case = cropped_case(24)
+    case = cropped_case(40)
     twin = Twin.open("redate-test", create=True)
     opts = IngestOptions(**FAST, update_model=False)
     first = twin.add_visit(case, dt.date(2021, 3, 1), options=opts)
@@ -132,7 +132,7 @@ def test_reingest_with_a_corrected_date_or_options_is_applied(
 def test_cli_prints_progress_lines_and_update_says_up_to_date(
     home: Path, cropped_case: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = cropped_case(24)
+    case = cropped_case(40)
     args = ["ingest", str(case), "--patient", "MRN-7", "--date", "2021-05-04", "--no-n4"]
     try:
         main([*args, "--segment", "none", "--no-classify"])

@@ -25,7 +25,7 @@ TRUTH = GrowthParameters(D_w=0.15, rho=0.03)
 def test_twin_calibrates_scores_and_assimilates(
     home: Path, cropped_case: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = cropped_case(36)
+    case = cropped_case(40)
     twin = Twin.open("model-test", create=True)
     opts = IngestOptions(segment=None, classify=False, update_model=False, n4=False)
     twin.add_visit(case, dt.date(2020, 1, 1), options=opts)
