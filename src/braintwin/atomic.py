@@ -25,7 +25,7 @@ import secrets
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
 __all__ = [
     "PRIVATE_DIR",
@@ -130,7 +130,28 @@ def atomic_write_with(
     return p
 
 
-@contextlib.contextmanager
+@overload
+def atomic_open(
+    path: str | os.PathLike[str],
+    mode: Literal["w"] = "w",
+    *,
+    perm: int | None = PRIVATE_FILE,
+    encoding: str | None = None,
+    newline: str | None = None,
+) -> contextlib.AbstractContextManager[TextIO]: ...
+
+
+@overload
+def atomic_open(
+    path: str | os.PathLike[str],
+    mode: Literal["wb"],
+    *,
+    perm: int | None = PRIVATE_FILE,
+    encoding: str | None = None,
+    newline: str | None = None,
+) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+
 def atomic_open(
     path: str | os.PathLike[str],
     mode: str = "w",
@@ -138,7 +159,7 @@ def atomic_open(
     perm: int | None = PRIVATE_FILE,
     encoding: str | None = None,
     newline: str | None = None,
-) -> Iterator[IO[Any]]:
+) -> contextlib.AbstractContextManager[IO[Any]]:
     """``with atomic_open(path, "w") as fh: ...``: the file appears when the block succeeds.
 
     ``mode`` is ``"w"`` (text, UTF-8 unless ``encoding``) or ``"wb"``; ``perm`` is the file's
@@ -146,7 +167,13 @@ def atomic_open(
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', not {mode!r}")
-    p = Path(path)
+    return _atomic_open(Path(path), mode, perm, encoding, newline)
+
+
+@contextlib.contextmanager
+def _atomic_open(
+    p: Path, mode: str, perm: int | None, encoding: str | None, newline: str | None
+) -> Iterator[IO[Any]]:
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = _reserve(p, perm)
     try:
@@ -154,8 +181,8 @@ def atomic_open(
             with open(tmp, "w", encoding=encoding or "utf-8", newline=newline) as fh:
                 yield fh
         else:
-            with open(tmp, "wb") as fh:
-                yield fh
+            with open(tmp, "wb") as fb:
+                yield fb
         _publish(tmp, p, perm)
     except BaseException:
         tmp.unlink(missing_ok=True)
