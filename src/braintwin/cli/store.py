@@ -27,7 +27,8 @@ _DB = typer.Option("--db", help="Database URL (default: SQLite under $BRAINTWIN_
 def _open(db: str | None) -> Store:
     from braintwin.store import Store
 
-    return Store.open(url=db)
+    # As found: the automatic clean-up on open would hide what verify and gc should report.
+    return Store.open(url=db, tidy=False)
 
 
 @store_app.command("gc")

@@ -53,7 +53,9 @@ class Store(ManageMixin, MaintenanceMixin):
         self.url = url
 
     @classmethod
-    def open(cls, url: str | None = None, home: Path | str | None = None) -> Store:
+    def open(
+        cls, url: str | None = None, home: Path | str | None = None, *, tidy: bool = True
+    ) -> Store:
         """Open (creating and migrating as needed) the store.
 
         Folders are created owner-only (0700) and the SQLite database 0600 (its ``-wal`` and
@@ -66,6 +68,8 @@ class Store(ManageMixin, MaintenanceMixin):
                 ``home/braintwin.db``.
             home: folder for volume files (and the SQLite file); default ``$BRAINTWIN_HOME``,
                 else ``./braintwin-data``.
+            tidy: run the clean-up of killed writes (``False``: leave the home as found, e.g.
+                to inspect it with :meth:`verify`).
         """
         root = Path(home).expanduser().resolve() if home is not None else default_home()
         try:
@@ -98,7 +102,8 @@ class Store(ManageMixin, MaintenanceMixin):
                 engine.dispose()
                 raise
         store = cls(engine, root, db_url)
-        store._tidy_on_open()
+        if tidy:
+            store._tidy_on_open()
         return store
 
     def __enter__(self) -> Store:
