@@ -47,8 +47,10 @@ def _leftovers(home: Path, h) -> dict[str, Path]:
     stale = home / "staging" / "dead0001"
     stale.mkdir()
     (stale / "x.nii.gz").write_bytes(b"partial")
-    young = home / "staging" / "young001"
+    young = home / "staging" / "young001"  # just killed: its lock died with it
     young.mkdir()
+    stray = home / "staging" / "new00001.lock"  # a writer about to create its folder
+    stray.write_bytes(b"")
     orphan = home / "objects" / "ff" / ("f" * 64 + ".nii.gz")
     orphan.parent.mkdir()
     orphan.write_bytes(b"orphan")
@@ -61,6 +63,7 @@ def _leftovers(home: Path, h) -> dict[str, Path]:
     return {
         "stale": stale,
         "young": young,
+        "stray": stray,
         "orphan": orphan,
         "tmp_old": tmp_old,
         "tmp_young": tmp_young,
@@ -79,7 +82,8 @@ def test_open_cleans_leftovers_of_killed_writes_but_not_live_ones(home: Path, h)
             assert not left["stale"].exists()
             assert not left["orphan"].exists()
             assert not left["tmp_old"].exists()
-            assert left["young"].exists()  # may be a writer that has not locked it yet
+            assert not left["young"].exists()
+            assert left["stray"].exists()  # may belong to a writer that has not locked it yet
             assert left["tmp_young"].exists()  # may belong to a live writer
             assert live.dir.exists()
             assert len(st.load_patient("BT-GC").visits) == 1
@@ -102,13 +106,13 @@ def test_gc_and_verify_report_what_they_find(home: Path, h) -> None:
         assert report.missing == [missing.relative_to(home).as_posix()]
         assert report.corrupt == [corrupt.relative_to(home).as_posix()]
         assert report.orphan_objects == [left["orphan"].relative_to(home).as_posix()]
-        assert len(report.temp_files) == 2 and len(report.staging) == 2
+        assert len(report.temp_files) == 2 and len(report.staging) == 3
 
         dry = st.gc(dry_run=True)
         assert dry.orphan_objects and left["orphan"].exists()
         done = st.gc()
         assert done.orphan_objects == dry.orphan_objects
-        assert done.staging == ["staging/dead0001"]
+        assert done.staging == ["staging/dead0001", "staging/young001"]
         assert done.temp_files == ["objects/ff/.abc.0123456789ab.tmp.nii.gz"]
         assert not left["orphan"].exists() and not left["stale"].exists()
 

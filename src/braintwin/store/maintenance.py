@@ -8,7 +8,7 @@ store's home; none is ever referenced by a row, so removing them loses nothing:
 * temporary files ``.<name>.<hex>.tmp…`` of :mod:`braintwin.atomic`.
 
 Cleaning is safe while other processes use the store: a live writer holds a lock on its
-staging folder (never removed; an unlocked one only after a short grace period), publishes
+staging folder (never removed while it lives; a dead writer's is removed at once), publishes
 objects and commits under the objects lock that the orphan sweep also takes, and a temporary
 file is only removed when older than ``TEMP_GRACE_S``. ``Store.open`` runs a cheap pass that
 skips the orphan sweep while another process holds the objects lock.
@@ -34,11 +34,17 @@ from braintwin.store.base import StoreBase
 from braintwin.store.locks import try_file_lock
 from braintwin.store.models import ArtifactVolumeRow, VolumeRow
 from braintwin.store.objects import OBJECTS_DIR, object_relpath, read_object
-from braintwin.store.staging import OBJECTS_LOCK, STAGING_DIR, objects_lock, staging_in_use
+from braintwin.store.staging import (
+    OBJECTS_LOCK,
+    STAGING_DIR,
+    lock_path,
+    objects_lock,
+    staging_in_use,
+)
 
 __all__ = ["GcReport", "MaintenanceMixin", "VerifyReport"]
 
-STAGING_GRACE_S = 60.0  # an unlocked staging folder younger than this may be just created
+STAGING_GRACE_S = 60.0  # a staging lock file without its folder younger than this may be new
 TEMP_GRACE_S = 600.0  # a temporary file younger than this may belong to a live writer
 _OBJECT_RE = re.compile(r"^[0-9a-f]{64}\.nii\.gz$")
 
@@ -143,13 +149,21 @@ class MaintenanceMixin(StoreBase):
         report = GcReport(dry_run=dry_run)
         staging = home / STAGING_DIR
         for d in sorted(staging.iterdir()) if staging.is_dir() else []:
-            if staging_in_use(d) or _age_s(d) < STAGING_GRACE_S:
+            if d.suffix == ".lock" and d.with_suffix("").exists():
+                continue  # a folder's lock: handled with its folder
+            if d.suffix == ".lock":
+                # Without its folder: a writer between creating the lock and locking it, or one
+                # killed after removing its folder. Only an old one is surely dead.
+                if _age_s(d) < STAGING_GRACE_S or staging_in_use(d.with_suffix("")):
+                    continue
+            elif staging_in_use(d):
                 continue
             report.staging.append(d.relative_to(home).as_posix())
             report.bytes_freed += _size(d)
             if not dry_run:
                 if d.is_dir():
                     shutil.rmtree(d, ignore_errors=True)
+                    lock_path(d).unlink(missing_ok=True)
                 else:
                     d.unlink(missing_ok=True)
         for p in _temp_files(home):
@@ -220,7 +234,8 @@ class MaintenanceMixin(StoreBase):
         staging = home / STAGING_DIR
         for d in sorted(staging.iterdir()) if staging.is_dir() else []:
             rel = d.relative_to(home).as_posix()
-            (report.staging_in_use if staging_in_use(d) else report.staging).append(rel)
+            owner = d.with_suffix("") if d.suffix == ".lock" else d
+            (report.staging_in_use if staging_in_use(owner) else report.staging).append(rel)
         for p in home.glob("braintwin.db*"):
             if stat.S_IMODE(p.stat().st_mode) & 0o077:
                 report.not_private.append(p.name)

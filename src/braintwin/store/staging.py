@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from braintwin.atomic import PRIVATE_DIR, crash_point
+from braintwin.atomic import PRIVATE_DIR, PRIVATE_FILE, crash_point
 from braintwin.store.locks import _flock, file_lock
 from braintwin.store.objects import CanonicalVolume, object_relpath, write_object
 
-__all__ = ["OBJECTS_LOCK", "STAGING_DIR", "Staging", "objects_lock", "staging_in_use"]
+__all__ = ["OBJECTS_LOCK", "STAGING_DIR", "Staging", "lock_path", "objects_lock", "staging_in_use"]
 
 STAGING_DIR = "staging"
 OBJECTS_LOCK = ".objects.lock"
@@ -55,10 +55,20 @@ def _interrupts_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def lock_path(folder: Path) -> Path:
+    """The lock file of a staging folder: ``staging/<id>.lock`` beside ``staging/<id>/``."""
+    return folder.with_name(folder.name + ".lock")
+
+
 def staging_in_use(folder: Path) -> bool:
-    """Whether a live writer holds ``folder`` (its lock dies with the writer's process)."""
+    """Whether a live writer holds the staging ``folder``.
+
+    A writer locks ``<id>.lock`` *before* it creates the folder and removes the folder before
+    the lock file, so a folder whose lock file is missing or free belongs to a dead process
+    (a lock dies with its process).
+    """
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(lock_path(folder), os.O_RDWR)
     except OSError:
         return False
     try:
@@ -82,9 +92,10 @@ class Staging:
     def _open_dir(self) -> None:
         # The folder is locked while this writer lives, so garbage collection never takes it.
         if self._fd is None:
-            self.dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-            self._fd = os.open(self.dir, os.O_RDONLY)
+            self.dir.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            self._fd = os.open(lock_path(self.dir), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             _flock(self._fd, blocking=True)
+            self.dir.mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
     def _staged(self, sha256: str) -> Path:
         return self.dir / f"{sha256}.nii.gz"
@@ -149,5 +160,6 @@ class Staging:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self._fd is not None:
+            lock_path(self.dir).unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
