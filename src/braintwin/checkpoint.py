@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from braintwin.atomic import atomic_write_with
 from braintwin.errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
@@ -20,15 +21,10 @@ __all__ = ["cast_floats", "read_checkpoint", "write_checkpoint"]
 
 
 def write_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """``torch.save`` to ``path`` through a temporary file and a rename; returns the path."""
+    """``torch.save`` to ``path`` atomically (``braintwin.atomic``); returns the path."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write_with(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def read_checkpoint(path: str | Path, *, what: str, missing_hint: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,56 @@ def test_corrupt_secret_is_refused(tmp_path: Path) -> None:
     (tmp_path / SECRET_FILENAME).write_text("abcd")
     with pytest.raises(ConfigurationError, match="too short"):
         load_or_create_secret(tmp_path)
+
+
+_CREATE = "import sys; from braintwin.deid import load_or_create_secret as f; f(sys.argv[1])\n"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **extra}
+
+
+@pytest.mark.parametrize("signal_name", ["KILL", "INT"])
+def test_kill_while_the_key_is_created_leaves_no_copy(tmp_path: Path, signal_name: str) -> None:
+    home = tmp_path / "home"
+    env = _env(BRAINTWIN_TEST_KILL_AT=f"secret-written:{signal_name}")
+    run = subprocess.run(
+        [sys.executable, "-c", _CREATE, str(home)], env=env, capture_output=True, check=False
+    )
+    assert run.returncode != 0, "the kill point was not reached"
+    assert list(home.iterdir()) == []  # neither the key nor any temporary copy of it
+    key = load_or_create_secret(home)
+    assert [p.name for p in home.iterdir()] == [SECRET_FILENAME]
+    assert load_or_create_secret(home) == key
+
+
+def test_named_fallback_also_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where unnamed files are unavailable, a named temporary copy is linked then removed;
+    # a stale one (left by a kill) is removed by the next creation.
+    import braintwin.deid.keys as keys
+
+    monkeypatch.setattr(keys, "_link_anonymous", lambda home, path: False)
+    home = tmp_path / "home"
+    home.mkdir()
+    stale = home / ".secret.0123456789ab.tmp.key"
+    stale.write_text("00" * 32)
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    key = load_or_create_secret(home)
+    assert [p.name for p in home.iterdir()] == [SECRET_FILENAME]
+    assert stat.S_IMODE((home / SECRET_FILENAME).stat().st_mode) == 0o600
+    assert load_or_create_secret(home) == key
+
+
+def test_concurrent_first_uses_agree_on_one_key(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code = _CREATE.replace("f(sys.argv[1])", "print(f(sys.argv[1]).hex())")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home)], env=_env(), stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    keys = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(keys) == 1 and keys == {(home / SECRET_FILENAME).read_text().strip()}
+    assert [p.name for p in home.iterdir()] == [SECRET_FILENAME]

@@ -132,7 +132,9 @@ def test_staging_leftovers_are_collected(store: Store, h) -> None:
     orphan.write_bytes(b"orphan")
     store.save_visit("BT-GC", h.visit(), digest="6" * 64)
     n = len(h.object_files(store.home))
-    assert store.gc() == 1
+    report = store.gc()
+    assert report.orphan_objects == ["objects/ff/" + "f" * 64 + ".nii.gz"]
+    assert report.staging == ["staging/deadbeef"]
     assert not stale.exists() and not orphan.exists()
     assert len(h.object_files(store.home)) == n - 1
     assert len(store.load_patient("BT-GC").visits) == 1

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.calibrate.baselines import dice, fit_expansion_rate
 from braintwin.calibrate.forward import ReducedProblem, single_thread
 from braintwin.calibrate.likelihood import ObservationModel, log_likelihood
@@ -147,10 +148,9 @@ def evaluate_pair_grid(
             if progress is not None:
                 progress(f"pair {pair.pair_id}: parameter grid", (i + 1) / len(grid))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez_compressed(tmp, ll=ll, dice=dc, ind=np.stack(ind))
-        tmp.replace(path)
+        atomic_write_with(
+            path, lambda tmp: np.savez_compressed(tmp, ll=ll, dice=dc, ind=np.stack(ind))
+        )
     return PairGrid(pair.pair_id, grid, ll, dc, problem, np.stack(ind), truth)
 
 

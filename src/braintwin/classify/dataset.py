@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.classify.image_io import load_image
 from braintwin.classify.preprocess import DEFAULT_SIZE, prepare_slice
 from braintwin.errors import InputError
@@ -104,7 +105,6 @@ def load_prepared(
         if progress is not None and i % 200 == 0:
             progress("decoding images", i / len(files))
     if use_cache:
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images, labels=labels)
-        tmp.replace(cache)  # atomic: a concurrent reader never sees a half-written cache
+        # atomic: a concurrent reader never sees a half-written cache
+        atomic_write_with(cache, lambda tmp: np.savez(tmp, images=images, labels=labels))
     return PreparedSet(images=images, labels=labels, paths=rel)

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.segment",
     "braintwin.cli.classify",
     "braintwin.cli.calibrate",
+    "braintwin.cli.store",
 )
 
 _registered = False

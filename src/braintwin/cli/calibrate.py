@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from braintwin.atomic import atomic_write
 from braintwin.cli.groups import bench_app, emit_json, eval_app, train_app
 
 __all__ = ["register"]
@@ -23,10 +24,7 @@ def _log(message: str, fraction: float) -> None:
 
 
 def _write_json(data: dict[str, Any], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(out)  # atomic: a crash never leaves half a file
+    atomic_write(out, json.dumps(data, indent=2) + "\n")  # a crash never leaves half a file
 
 
 def _print_methods(result: dict[str, Any]) -> None:

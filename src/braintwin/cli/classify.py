@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from braintwin.atomic import atomic_write
 from braintwin.cli.groups import emit_json, eval_app, train_app
 
 __all__ = ["register"]
@@ -43,8 +44,7 @@ def classify_cmd(
         typer.echo(f"  {name:<11} {p:.3f}")
     out = pred.to_dict()
     if explanation is not None and pred.explanation_png is not None:
-        explanation.parent.mkdir(parents=True, exist_ok=True)
-        explanation.write_bytes(pred.explanation_png)
+        atomic_write(explanation, pred.explanation_png)
         typer.echo(f"explanation written to {explanation}")
         out["explanation"] = str(explanation)
     emit_json(out)

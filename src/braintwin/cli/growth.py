@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from braintwin.atomic import atomic_write
 from braintwin.cli.groups import bench_app, emit_json
 
 __all__ = ["register", "write_synthetic_patient"]
@@ -89,7 +90,7 @@ def write_synthetic_patient(patient: Any, out: Path, t1: Any = None) -> Path:
             save_nifti(t1, folder / f"{name}_t1.nii.gz")
         save_nifti(visit.density, truth / f"{name}_density.nii.gz")
         manifest["visits"][i].update({"folder": name, "density": f"truth/{name}_density.nii.gz"})
-    (root / "synthetic.json").write_text(json.dumps(manifest, indent=2, default=str))
+    atomic_write(root / "synthetic.json", json.dumps(manifest, indent=2, default=str))
     return root
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from braintwin.atomic import atomic_write
 from braintwin.cli.groups import emit_json
 
 __all__ = ["register"]
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
                 result.brain_mask,
             )
             written.append(save_nifti(seg, out / "seg.nii.gz").name)
-        (out / "transforms.json").write_text(json.dumps(result.transforms, indent=1))
+        atomic_write(out / "transforms.json", json.dumps(result.transforms, indent=1))
         written.append("transforms.json")
         seconds = time.perf_counter() - start
         for note in result.notes:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from braintwin.atomic import atomic_write
 from braintwin.cli.core import DbOpt, open_store, parse_date
 from braintwin.errors import InputError
 from braintwin.types import TreatmentPlan
@@ -327,7 +328,9 @@ def _register_grow(app: typer.Typer) -> None:
             written.append(save_nifti(mask, folder / f"predicted_{name}.nii.gz"))
         written.append(run.save_plot(folder / "volume.png"))
         summary_path = folder / "summary.json"
-        summary_path.write_text(json.dumps({**run.summary(), "parameters_from": origin}, indent=1))
+        atomic_write(
+            summary_path, json.dumps({**run.summary(), "parameters_from": origin}, indent=1)
+        )
         written.append(summary_path)
         typer.echo(f"patient {twin.id}: grew from {v.date} to {end} with plan {tp.name!r}")
         typer.echo(

@@ -15,8 +15,10 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
+from braintwin.atomic import PRIVATE_DIR, crash_point, fsync_dir, is_temp_name, temp_path
 from braintwin.errors import ConfigurationError, InputError
 
 __all__ = [
@@ -33,6 +35,7 @@ _SECRET_BYTES = 32
 # Date shifts lie in [-365, -30] days: far enough to break linkage by date, never in the future,
 # and one constant per patient so intervals between visits are preserved exactly.
 _OFFSET_MIN, _OFFSET_MAX = -365, -30
+_STALE_TEMP_S = 600  # an older temporary key file belongs to a killed process
 
 
 def _check_secret(secret: bytes) -> None:
@@ -78,27 +81,81 @@ def remap_uid(uid: str, secret: bytes) -> str:
     return "2.25." + str(int.from_bytes(digest[:16], "big"))
 
 
+def _new_key_text() -> bytes:
+    return (secrets.token_hex(_SECRET_BYTES) + "\n").encode("ascii")
+
+
+def _link_anonymous(home: Path, path: Path) -> bool:
+    """Create ``path`` from an unnamed file (``O_TMPFILE``): a kill leaves no copy anywhere.
+
+    Returns False where the platform or file system cannot do it (the caller falls back).
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not Path("/proc/self/fd").is_dir():
+        return False
+    try:
+        fd = os.open(home, flag | os.O_WRONLY, 0o600)
+    except OSError:
+        return False
+    try:
+        os.write(fd, _new_key_text())
+        os.fsync(fd)
+        crash_point("secret-written")
+        proc = os.open("/proc/self/fd", os.O_RDONLY)
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) through /proc gives the unnamed file its name; it fails
+            # with FileExistsError when another process created the key first: use theirs.
+            os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
+        except FileExistsError:
+            pass
+        except OSError:
+            return False
+        finally:
+            os.close(proc)
+    finally:
+        os.close(fd)
+    fsync_dir(home)
+    return True
+
+
+def _link_named(home: Path, path: Path) -> None:
+    """Fallback: a named temporary file hard-linked into place, then removed."""
+    tmp = temp_path(path)
+    for old in home.glob(".secret.*"):
+        # Leftovers of a write killed before it could remove its temporary copy.
+        with contextlib.suppress(OSError):
+            if is_temp_name(old.name) and time.time() - old.stat().st_mtime > _STALE_TEMP_S:
+                old.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, _new_key_text())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        crash_point("secret-written")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # fails if another process won the race: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(home)
+
+
 def load_or_create_secret(home: Path) -> bytes:
     """The installation's secret key from ``home/secret.key``, created on first use.
 
-    The file is created with mode 0600 under a temporary name and hard-linked into place, so
-    two processes starting at once agree on one key and nobody ever reads a half-written file.
+    The key is written (mode 0600) and synced to an unnamed file that is then linked into
+    place (``O_TMPFILE`` + ``linkat``), so a process killed meanwhile leaves no copy of the key
+    behind, concurrent first uses agree on one key (the link fails for all but the first) and
+    nobody ever reads a half-written file. Where unnamed files are not available, a named
+    temporary file is linked and removed instead (stale ones are removed on the next call).
     """
     home = Path(home)
     path = home / SECRET_FILENAME
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        tmp = home / f".{SECRET_FILENAME}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(_SECRET_BYTES) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)  # fails if another process won the race: use theirs
-        finally:
-            tmp.unlink(missing_ok=True)
+        home.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        if not _link_anonymous(home, path):
+            _link_named(home, path)
     if path.stat().st_mode & 0o077:
         # Someone loosened the permissions; the key must stay private to its owner.
         os.chmod(path, 0o600)

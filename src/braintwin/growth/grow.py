@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.errors import ModelError
 from braintwin.growth.domain import Domain
 from braintwin.growth.observe import ObservationThresholds, density_from_segmentation, observe
@@ -100,8 +101,7 @@ class GrowthRun:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        atomic_write_with(path, fig.savefig)
         plt.close(fig)
         return path
 

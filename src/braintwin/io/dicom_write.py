@@ -8,12 +8,14 @@ the same grid. Float data are stored as int16 with a RescaleSlope/RescaleInterce
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.errors import InputError
 from braintwin.types import Volume
 
@@ -144,6 +146,6 @@ def write_dicom_series(
             np.ascontiguousarray(stored[:, :, k].T).astype("<i2" if signed else "<u2").tobytes()
         )
         path = out / f"IM{k + 1:05d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        atomic_write_with(path, functools.partial(ds.save_as, enforce_file_format=True))
         paths.append(path)
     return paths

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.errors import InputError
 from braintwin.types import Label, Volume, check_labels
 
@@ -256,15 +256,7 @@ def _version() -> str:
 
 
 def _atomic_save(ds: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # then os.replace
-    try:
-        ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_with(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
 
 
 def _write_series(datasets: Sequence[Dataset], folder: Path) -> None:

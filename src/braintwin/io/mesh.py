@@ -10,14 +10,13 @@ wound counter-clockwise seen from outside (outward normals), as STL expects.
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from scipy import ndimage
 
+from braintwin.atomic import atomic_open
 from braintwin.errors import InputError
 from braintwin.types import Region, Volume, check_labels, region_mask
 
@@ -153,24 +152,17 @@ def save_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path) -> Path
     suffix = path.suffix.lower()
     if suffix not in (".stl", ".obj"):
         raise InputError(f"unknown mesh format {suffix or '(none)'}", "use .stl or .obj")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # then os.replace
-    try:
-        if suffix == ".stl":
-            from stl import Mode
-            from stl import mesh as stl_mesh
+    if suffix == ".stl":
+        from stl import Mode
+        from stl import mesh as stl_mesh
 
-            m = stl_mesh.Mesh(np.zeros(len(f), dtype=stl_mesh.Mesh.dtype))
-            m.vectors[:] = v[f]
-            m.update_normals()
-            with open(tmp, "xb") as fh:
-                # The 80-byte header names the final file, not the temporary one.
-                m.save(path.name, fh=fh, mode=Mode.BINARY)
-        else:
-            with open(tmp, "x", encoding="ascii") as fh:
-                _write_obj(fh, v, f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        m = stl_mesh.Mesh(np.zeros(len(f), dtype=stl_mesh.Mesh.dtype))
+        m.vectors[:] = v[f]
+        m.update_normals()
+        with atomic_open(path, "wb") as fh:
+            # The 80-byte header names the final file, not the temporary one.
+            m.save(path.name, fh=fh, mode=Mode.BINARY)
+    else:
+        with atomic_open(path, "w", encoding="ascii") as fh:
+            _write_obj(fh, v, f)
     return path

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import secrets
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from braintwin.atomic import atomic_write_with
 from braintwin.deid.nifti import scrub_nifti_header
 from braintwin.errors import InputError
 from braintwin.types import Modality, Volume
@@ -172,19 +172,12 @@ def save_nifti(volume: Volume, path: str | os.PathLike[str]) -> Path:
     import nibabel as nib
 
     p = Path(path)
-    suffix = _nifti_suffix(p)
+    _nifti_suffix(p)  # refuses anything but .nii / .nii.gz
     data = _storage_array(np.asarray(volume.data))
     img = nib.Nifti1Image(data, volume.affine)
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units("mm", "sec")
     scrub_nifti_header(img.header)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name[: -len(suffix)]}.{secrets.token_hex(6)}.tmp{suffix}")
-    try:
-        nib.save(img, str(tmp))
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_with(p, lambda tmp: nib.save(img, str(tmp)))
     return p

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from braintwin.atomic import atomic_open
 from braintwin.errors import InputError
 from braintwin.measure.regions import RegionMeasurement
 
@@ -57,21 +56,12 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
         raise InputError(f"cannot write a table as {suffix or 'no suffix'}", "use .csv or .json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden temporary name in the same folder, then os.replace: the table appears whole
-    # or not at all; open() honours the umask, unlike mkstemp's 0600.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x", newline="", encoding="utf-8") as fh:
-            if suffix == ".json":
-                json.dump(list(map(dict, rows)), fh, indent=1, default=float)
-            else:
-                writer = csv.DictWriter(fh, fieldnames=_columns(rows), restval="")
-                writer.writeheader()
-                for r in rows:
-                    writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        if suffix == ".json":
+            json.dump(list(map(dict, rows)), fh, indent=1, default=float)
+        else:
+            writer = csv.DictWriter(fh, fieldnames=_columns(rows), restval="")
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
     return path

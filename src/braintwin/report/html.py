@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from braintwin.atomic import atomic_write
 from braintwin.report.figures import orthogonal_panel
 from braintwin.types import Patient, Region, Visit, Volume
 
@@ -157,9 +156,5 @@ def build_report(
         sections=sections or [],
     )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".report-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, out)
+    atomic_write(out, html)
     return out

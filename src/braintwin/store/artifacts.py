@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from braintwin.errors import InputError, NotFoundError
-from braintwin.store.base import StoreBase
+from braintwin.store.base import StoreBase, retry_transient
 from braintwin.store.convert import (
     check_action,
     check_date,
@@ -30,6 +30,7 @@ __all__ = ["ArtifactsMixin"]
 class ArtifactsMixin(StoreBase):
     """``save_artifact`` / ``artifacts`` / ``latest_artifact`` and ``log_event`` / ``events``."""
 
+    @retry_transient
     def save_artifact(
         self,
         patient_id: str,
@@ -138,6 +139,7 @@ class ArtifactsMixin(StoreBase):
                 )
         return out
 
+    @retry_transient
     def log_event(
         self, patient_id: str, action: str, details: Mapping[str, Any] | None = None
     ) -> int:

@@ -6,24 +6,83 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
+import random
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from braintwin.errors import NotFoundError
+from braintwin.errors import NotFoundError, StoreError
+from braintwin.store.convert import check_patient_id
 from braintwin.store.engine import WRITE_OPTION
+from braintwin.store.locks import PatientLock
 from braintwin.store.models import ArtifactVolumeRow, EventRow, PatientRow, VolumeRow, utcnow
 from braintwin.store.objects import OBJECTS_DIR, CanonicalVolume, object_relpath
 from braintwin.store.records import to_json
-from braintwin.store.staging import STAGING_DIR, Staging, objects_lock
+from braintwin.store.staging import Staging, objects_lock
 
-__all__ = ["StoreBase"]
+__all__ = ["StoreBase", "is_transient", "retry_transient"]
 
-_STALE_STAGING_S = 6 * 3600  # a staging folder this old belongs to a crashed process
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("braintwin.store")
+
+# Errors a retry of the whole transaction can cure: SQLite's busy/locked (a lock timeout or a
+# read transaction that could not be upgraded), PostgreSQL's serialisation failures/deadlocks.
+_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "database schema has changed",
+    "deadlock detected",
+    "could not serialize access",
+)
+_SQLSTATES = {"40001", "40P01", "55P03"}
+RETRIES = 6
+_SHA_NAME = re.compile(r"^[0-9a-f]{64}\.nii\.gz$")
+_BACKOFF_S = 0.05
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether ``err`` is a lock/serialisation failure that a retry of the transaction cures."""
+    if not isinstance(err, DBAPIError):
+        return False
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
+    return code in _SQLSTATES or any(t in str(err.orig).lower() for t in _TRANSIENT)
+
+
+def retry_transient(fn: Callable[P, R]) -> Callable[P, R]:
+    """Re-run a store write (its own transaction) on a transient lock error, with backoff.
+
+    The failed attempt was rolled back completely (``_atomic``), so running it again is safe.
+    After ``RETRIES`` tries the error becomes a ``StoreError`` naming the lock.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as err:
+                if not is_transient(err):
+                    raise
+                if attempt == RETRIES - 1:
+                    raise StoreError(
+                        "the database stayed locked by other writers",
+                        "try again; with many concurrent writers use PostgreSQL (BRAINTWIN_DB_URL)",
+                    ) from err
+                delay = _BACKOFF_S * 2**attempt * (0.5 + random.random())
+                log.debug("%s: transient lock error, retry in %.2f s", fn.__name__, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
 
 
 class StoreBase:
@@ -36,6 +95,7 @@ class StoreBase:
         self._write = sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        self._patient_locks = PatientLock(engine, home)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -120,7 +180,11 @@ class StoreBase:
         objects = self.home / OBJECTS_DIR
         with objects_lock(self.home), self._reading() as session:
             if shas is None:
-                candidates = {p.name.removesuffix(".nii.gz") for p in objects.glob("*/*.nii.gz")}
+                candidates = {
+                    p.name.removesuffix(".nii.gz")
+                    for p in objects.glob("*/*.nii.gz")
+                    if _SHA_NAME.match(p.name)
+                }
             else:
                 candidates = set(shas)
             if not candidates:
@@ -133,16 +197,18 @@ class StoreBase:
                     path.parent.rmdir()
         return len(unused)
 
-    def gc(self) -> int:
-        """Remove unreferenced object files and staging folders left by crashed processes.
+    # -- the twin's write lock ------------------------------------------------------------
+    def patient_lock(
+        self, patient_id: str, *, timeout_s: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Exclusive lock over one patient's twin, across processes: ``with store.patient_lock(pid):``.
 
-        Returns the number of object files removed. Safe while other processes use the store.
+        Hold it around "read the twin's state → compute → write" (e.g. a model update) so two
+        processes cannot both update from the same old state and lose one update. PostgreSQL:
+        a session advisory lock keyed by the pseudonym; SQLite: ``home/locks/<pseudonym>.lock``
+        (``flock``). Either is released when the block ends or the process dies. Re-entrant
+        within one thread; other threads and processes wait (``timeout_s``: at most that long,
+        then ``StoreError``). Store writes do not take it themselves: each is atomic alone.
         """
-        removed = self._collect_garbage(None)
-        cutoff = time.time() - _STALE_STAGING_S
-        import shutil
-
-        for d in (self.home / STAGING_DIR).glob("*"):
-            if d.is_dir() and d.stat().st_mtime < cutoff:
-                shutil.rmtree(d, ignore_errors=True)
-        return removed
+        check_patient_id(patient_id)
+        return self._patient_locks.hold(patient_id, timeout_s=timeout_s)

@@ -65,9 +65,12 @@ def create_store_engine(url: str) -> Engine:
         # lazily and commit DDL implicitly) so SQLAlchemy's BEGIN/COMMIT are the real ones.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
-        # WAL: readers never block the writer and see the last committed state.
-        cur.execute("PRAGMA journal_mode=WAL")
+        # WAL: readers never block the writer and see the last committed state. The mode is
+        # stored in the file: switch only when needed (the switch takes an exclusive lock).
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

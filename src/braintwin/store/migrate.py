@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, text
 
 from braintwin.errors import StoreError
+from braintwin.store.engine import WRITE_OPTION
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -55,7 +56,12 @@ def upgrade(engine: Engine) -> str:
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     head = script.get_current_head()
-    with engine.begin() as conn:
+    with engine.connect() as conn:  # the common case, read-only: already at head
+        if current_revision(conn) == head:
+            return str(head)
+    # A write transaction from the start (SQLite: BEGIN IMMEDIATE), so a concurrent writer
+    # makes this wait (busy timeout) instead of failing when the read would turn into a write.
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         if conn.dialect.name == "postgresql":
             # Two processes opening a fresh database at once must not both create tables.
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})

@@ -24,10 +24,14 @@ __all__ = ["Artifact", "Event", "PatientSummary", "SaveResult", "to_json"]
 
 @dataclass(frozen=True)
 class SaveResult:
-    """Outcome of ``Store.save_visit``: the visit's row id and whether anything was written."""
+    """Outcome of ``Store.save_visit``: the visit's row id, whether anything was written, and
+    the (shifted) date the store holds the visit under — when the same images were stored
+    before (possibly by a concurrent writer, possibly under another date), that stored date.
+    """
 
     visit_id: int
     created: bool
+    date: dt.date
 
 
 @dataclass(frozen=True)

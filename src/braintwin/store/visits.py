@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from braintwin.errors import NotFoundError, StoreError
 from braintwin.store.artifacts import ArtifactsMixin
+from braintwin.store.base import retry_transient
 from braintwin.store.convert import (
     BRAIN_MASK,
     EXTRA,
@@ -37,7 +38,7 @@ from braintwin.store.models import (
     VolumeRow,
     utcnow,
 )
-from braintwin.store.objects import canonical
+from braintwin.store.objects import CanonicalVolume, canonical
 from braintwin.store.records import SaveResult, as_utc, to_json
 from braintwin.types import Visit, Volume
 
@@ -45,8 +46,9 @@ __all__ = ["VisitsMixin"]
 
 
 class _AlreadyStored(Exception):
-    def __init__(self, visit_id: int) -> None:
+    def __init__(self, visit_id: int, date: dt.date) -> None:
         self.visit_id = visit_id
+        self.date = date
 
 
 class VisitsMixin(ArtifactsMixin):
@@ -100,6 +102,7 @@ class VisitsMixin(ArtifactsMixin):
             }
 
     # -- visits ---------------------------------------------------------------------------
+    @retry_transient
     def save_visit(
         self,
         patient_id: str,
@@ -126,16 +129,16 @@ class VisitsMixin(ArtifactsMixin):
         meta = to_json(visit.meta, "visit meta")
         measurements = to_json(visit.measurements, "visit measurements")
         with self._reading() as s:  # cheap early exit before any file work
-            existing = self._visit_id_by_digest(s, patient_id, digest)
+            existing = self._visit_by_digest(s, patient_id, digest)
         if existing is not None:
-            return SaveResult(existing, False)
+            return SaveResult(existing[0], False, existing[1])
         canon = {key: canonical(vol) for key, vol in roles.items()}
         old_shas: set[str] = set()
         try:
             with self._atomic(canon.values()) as s:
-                found = self._visit_id_by_digest(s, patient_id, digest)
+                found = self._visit_by_digest(s, patient_id, digest)
                 if found is not None:  # stored by a concurrent writer meanwhile
-                    raise _AlreadyStored(found)
+                    raise _AlreadyStored(*found)
                 same_day = s.scalar(
                     select(VisitRow).where(
                         VisitRow.patient_id == patient_id, VisitRow.date == visit.date
@@ -144,7 +147,7 @@ class VisitsMixin(ArtifactsMixin):
                 if same_day is not None and same_day.digest == digest:
                     # Committed by a concurrent writer after the digest check above (READ
                     # COMMITTED lets the second query see it): the same visit, already stored.
-                    raise _AlreadyStored(same_day.id)
+                    raise _AlreadyStored(same_day.id, same_day.date)
                 if same_day is not None:
                     if not replace:
                         raise StoreError(
@@ -158,20 +161,7 @@ class VisitsMixin(ArtifactsMixin):
                 if s.get(PatientRow, patient_id) is None:
                     s.add(PatientRow(id=patient_id, created_at=utcnow()))
                     s.flush()
-                now = utcnow()
-                row = VisitRow(
-                    patient_id=patient_id,
-                    date=visit.date,
-                    digest=digest,
-                    meta=meta,
-                    measurements=measurements,
-                    classification=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for (slot, role), vol in roles.items():
-                    vrow = fill_row(VolumeRow(slot=slot), role, vol, canon[(slot, role)])
-                    row.volumes.append(vrow)
+                row = _new_visit_row(patient_id, visit, digest, roles, canon, meta, measurements)
                 s.add(row)
                 s.flush()
                 action = "replace_visit" if same_day is not None else "save_visit"
@@ -179,19 +169,20 @@ class VisitsMixin(ArtifactsMixin):
                 self._add_event(s, patient_id, action, {**details, "volumes": _names(roles)})
                 visit_id = row.id
         except _AlreadyStored as done:
-            return SaveResult(done.visit_id, False)
+            return SaveResult(done.visit_id, False, done.date)
         except IntegrityError as err:
             with self._reading() as s:
-                found = self._visit_id_by_digest(s, patient_id, digest)
+                found = self._visit_by_digest(s, patient_id, digest)
             if found is not None:
-                return SaveResult(found, False)
+                return SaveResult(found[0], False, found[1])
             raise StoreError(
                 "the visit conflicts with one saved at the same time", "retry the ingest"
             ) from err
         if old_shas:
             self._collect_garbage(old_shas)
-        return SaveResult(visit_id, True)
+        return SaveResult(visit_id, True, visit.date)
 
+    @retry_transient
     def update_visit(
         self,
         patient_id: str,
@@ -290,15 +281,43 @@ class VisitsMixin(ArtifactsMixin):
         return row
 
     @staticmethod
-    def _visit_id_by_digest(s: Session, patient_id: str, digest: str) -> int | None:
-        return s.scalar(
-            select(VisitRow.id).where(VisitRow.patient_id == patient_id, VisitRow.digest == digest)
-        )
+    def _visit_by_digest(s: Session, patient_id: str, digest: str) -> tuple[int, dt.date] | None:
+        found = s.execute(
+            select(VisitRow.id, VisitRow.date).where(
+                VisitRow.patient_id == patient_id, VisitRow.digest == digest
+            )
+        ).first()
+        return None if found is None else (found[0], found[1])
 
 
 def _names(roles: Mapping[SlotRole, Any]) -> list[str]:
     """Volume names for provenance: modality / ``seg`` / ``brain_mask`` / ``extra:<name>``."""
     return sorted(role if slot != EXTRA else f"extra:{role}" for slot, role in roles)
+
+
+def _new_visit_row(
+    patient_id: str,
+    visit: Visit,
+    digest: str,
+    roles: Mapping[SlotRole, Volume],
+    canon: Mapping[SlotRole, CanonicalVolume],
+    meta: Any,
+    measurements: Any,
+) -> VisitRow:
+    now = utcnow()
+    row = VisitRow(
+        patient_id=patient_id,
+        date=visit.date,
+        digest=digest,
+        meta=meta,
+        measurements=measurements,
+        classification=None,
+        created_at=now,
+        updated_at=now,
+    )
+    for (slot, role), vol in roles.items():
+        row.volumes.append(fill_row(VolumeRow(slot=slot), role, vol, canon[(slot, role)]))
+    return row
 
 
 def _visit_shas(s: Session, visit_id: int) -> set[str]:
