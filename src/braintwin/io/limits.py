@@ -143,6 +143,13 @@ def reading(what: str, hint: str, error: type[InputError] = InputError) -> Itera
         ) from err
     except (ImportError, NameError, AssertionError):
         raise  # a bug or a broken installation, not the input: the CLI logs its traceback
+    except PermissionError as err:
+        raise error(
+            f"cannot read {what}: permission denied", "check the files' permissions"
+        ) from err
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise error(f"cannot read {what}: {reason}", hint) from err
     except RecursionError as err:
         raise error(f"{what} is nested too deeply to parse", hint) from err
     except Exception as err:  # third-party parsers raise anything on bad bytes
