@@ -23,6 +23,16 @@ _DICOM_MAGIC_OFFSET = 128
 _HINT_DICOM = "check the file is a complete DICOM image (not a report or a truncated copy)"
 
 
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an (H, W, 3|4) array, in blocks of rows: no full float copy of the
+    colour image is ever made (it would be 3x the size of the result)."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    out = np.empty(rgb.shape[:2], dtype=np.float32)
+    for r in range(0, rgb.shape[0], 256):
+        out[r : r + 256] = rgb[r : r + 256, :, :3].astype(np.float32) @ weights
+    return out
+
+
 def to_grey(array: Any) -> np.ndarray:
     """Convert an image array to a 2D float32 grey image.
 
@@ -36,11 +46,7 @@ def to_grey(array: Any) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
-        if arr.shape[2] == 1:
-            arr = arr[..., 0]
-        else:
-            rgb = arr[..., :3].astype(np.float32)
-            arr = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        arr = arr[..., 0] if arr.shape[2] == 1 else _luma(arr)
     if arr.ndim != 2:
         raise InputError(
             f"expected one 2D image, got an array of shape {arr.shape}",
@@ -96,7 +102,8 @@ def _load_dicom(path: Path) -> np.ndarray:
 def _raster_bytes(im: Any) -> int:
     """The decoded image in memory: Pillow's buffer and our float32 copy of every band."""
     width, height = im.size
-    return int(width) * int(height) * max(len(im.getbands()), 1) * 4
+    bands = len(im.getbands()) if im.mode in ("L", "RGB", "I;16", "I;16B", "I;16L", "I", "F") else 3
+    return int(width) * int(height) * max(bands, 1) * 4  # palette/CMYK/... become RGB
 
 
 def _load_raster(path: Path) -> np.ndarray:

@@ -95,7 +95,9 @@ def _read_one(path: Path, folder: Path) -> Any:
             f"cannot read a file in the DICOM folder {folder.name}: permission denied",
             "check the files' permissions",
         ) from err
-    except (OSError, EOFError, ValueError, AttributeError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # pydicom raises anything on malformed bytes (e.g. unknown VRs)
         raise DicomSeriesError(
             f"a file in {folder.name} is a corrupt DICOM file ({type(err).__name__})", _HINT
         ) from err
