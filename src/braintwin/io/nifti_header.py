@@ -97,6 +97,8 @@ def _dims(hdr: Any, name: str) -> tuple[int, ...]:
 
 def _dtype(hdr: Any, name: str) -> np.dtype[Any]:
     code = int(hdr["datatype"])
+    if code == 0:
+        raise InputError(f"{name} has an unknown voxel data type (code 0)", _HINT)
     try:
         dtype = np.dtype(hdr.get_data_dtype())
     except Exception as err:  # nibabel raises HeaderDataError / KeyError for unknown codes
