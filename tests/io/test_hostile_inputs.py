@@ -110,7 +110,7 @@ def test_qform_sform_disagree(tmp_path: Path) -> None:
     img.set_qform(shifted, code=1)
     path = tmp_path / "two.nii.gz"
     nib.save(img, str(path))
-    with pytest.raises(InputError, match="qform and sform .* disagree \\(origins\\)"):
+    with pytest.raises(InputError, match=r"qform and sform .* disagree \(origins\)"):
         load_nifti(path)
     img.set_qform(AFFINE * np.array([2.0, 1, 1, 1])[None, :], code=1)  # another voxel size
     nib.save(img, str(path))
@@ -263,7 +263,7 @@ def test_dicom_unknown_vr(tmp_path: Path) -> None:
     assert i > 0
     raw[i + 4 : i + 6] = b"TL"
     files[1].write_bytes(bytes(raw))
-    with pytest.raises(DicomSeriesError, match="NotImplementedError|malformed|corrupt") as err:
+    with pytest.raises(DicomSeriesError, match=r"NotImplementedError|malformed|corrupt") as err:
         load_dicom_series(tmp_path / "s")
     _one_line(err)
 
