@@ -63,7 +63,7 @@ def _images(vol: Volume, out: Path) -> dict[str, Path]:
     from PIL import Image
 
     sl = vol.data[:, :, vol.shape[2] // 2].astype(np.float64)
-    sl = np.kron(sl, np.ones((2, 2)))[:64, :64]  # 64 x 64
+    sl = np.asarray(np.kron(sl, np.ones((2, 2)))[:64, :64], dtype=np.float64)  # 64 x 64
     span = max(float(sl.max() - sl.min()), 1.0)
     grey8 = ((sl - sl.min()) / span * 255).astype(np.uint8)
     grey16 = ((sl - sl.min()) / span * 65535).astype(np.uint16)

@@ -9,11 +9,11 @@ header that carries only the geometry and data type: no text field ever leaves b
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import secrets
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -62,13 +62,13 @@ def _check_file(path: Path) -> None:
         raise InputError(f"cannot read {path.name}: {err.strerror}", _HINT_REEXPORT) from err
 
 
-def _read_exact(fh: BinaryIO, n: int, name: str) -> np.ndarray:
+def _read_exact(fh: io.BufferedIOBase, n: int, name: str) -> np.ndarray:
     """Exactly ``n`` bytes into a fresh buffer (never more: a gzip bomb stops here)."""
     buf = np.empty(n, dtype=np.uint8)
-    view = memoryview(buf)
+    view = buf.data  # a writable memoryview of the buffer
     got = 0
     while got < n:
-        k = fh.readinto(view[got:])  # type: ignore[attr-defined]
+        k = fh.readinto(view[got:])
         if not k:
             break
         got += k
@@ -81,7 +81,7 @@ def _read_exact(fh: BinaryIO, n: int, name: str) -> np.ndarray:
     return buf
 
 
-def _skip_to(fh: BinaryIO, offset: int, name: str) -> None:
+def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
     pos = fh.tell()
     if offset <= pos:  # the header read may run past a small offset
         fh.seek(offset)
@@ -91,7 +91,7 @@ def _skip_to(fh: BinaryIO, offset: int, name: str) -> None:
             raise InputError(f"{name} is corrupt or truncated (no voxel data)", _HINT_REEXPORT)
 
 
-def _voxels(fh: BinaryIO, layout: NiftiLayout, name: str) -> np.ndarray:
+def _voxels(fh: io.BufferedIOBase, layout: NiftiLayout, name: str) -> np.ndarray:
     _skip_to(fh, layout.offset, name)
     raw = _read_exact(fh, layout.raw_bytes, name).view(layout.dtype)
     arr = raw.reshape(layout.shape, order="F")

@@ -10,9 +10,10 @@ size goes through :func:`braintwin.io.limits.check_declared`. Extensions are nev
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -209,7 +210,9 @@ def _affine(hdr: Any, name: str) -> tuple[np.ndarray, bool]:
     return base, False
 
 
-def parse_nifti_header(fh: BinaryIO, name: str, file_bytes: int, compressed: bool) -> NiftiLayout:
+def parse_nifti_header(
+    fh: io.BufferedIOBase, name: str, file_bytes: int, compressed: bool
+) -> NiftiLayout:
     """Read and validate the header at the start of ``fh`` (positioned after it on return)."""
     head = fh.read(540)
     cls, size = _header_class(head, name)
