@@ -194,6 +194,11 @@ def load_dicom_series(
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"DICOM folder not found: {path}", "give the folder holding the slices")
+    with reading(f"the DICOM folder {path.name}", _HINT, DicomSeriesError):
+        return _load_series(path, deidentify, secret)
+
+
+def _load_series(path: Path, deidentify: bool, secret: bytes | None) -> DicomSeries:
     datasets, skipped = read_dicom_files(path)
     if not datasets:
         subdirs = [p for p in path.iterdir() if p.is_dir()]
@@ -262,6 +267,11 @@ def load_dicom_folder(
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"DICOM folder not found: {path}")
+    with reading(f"the DICOM folder {path.name}", _HINT, DicomSeriesError):
+        return _load_folder(path, deidentify, secret)
+
+
+def _load_folder(path: Path, deidentify: bool, secret: bytes | None) -> list[DicomSeries]:
     found: list[DicomSeries] = []
     candidates = [
         path,
