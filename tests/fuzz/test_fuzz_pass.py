@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from braintwin.fuzz import OUTCOMES, classify_read, make_case, make_seeds, run_fuzz
-from braintwin.fuzz.mutators import _NII_FIELDS
+from braintwin.fuzz.mutate_nifti import NIFTI_FIELDS
 
 BOUNDED_N = 2000  # about 70 s on one core
 
@@ -54,7 +54,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     return make_seeds(tmp_path_factory.mktemp("seeds"))
 
 
-_FIELD = st.sampled_from(sorted(k for k in _NII_FIELDS if k != "sizeof_hdr"))
+_FIELD = st.sampled_from(sorted(k for k in NIFTI_FIELDS if k != "sizeof_hdr"))
 _NUMBER = st.one_of(
     st.integers(-(2**15), 2**15 - 1),
     st.floats(allow_nan=True, allow_infinity=True, width=32),
@@ -72,7 +72,7 @@ def test_nifti_header_property(seeds, tmp_path: Path, edits, gz: bool) -> None: 
     """Any values in any header fields: the reader returns a volume or a clean error."""
     raw = bytearray(seeds.nifti.read_bytes())
     for name, value in edits:
-        offset, fmt = _NII_FIELDS[name]
+        offset, fmt = NIFTI_FIELDS[name]
         if fmt in "hb":
             value = int(value) if value == value and abs(value) < 2**15 else 0
             value = max(-128, min(127, value)) if fmt == "b" else value
