@@ -105,8 +105,10 @@ def _dtype(hdr: Any, name: str) -> np.dtype[Any]:
     except Exception as err:  # nibabel raises HeaderDataError / KeyError for unknown codes
         raise InputError(f"{name} has an unknown voxel data type (code {code})", _HINT) from err
     if code == 1 or dtype.kind not in "iuf" or dtype.itemsize > 8:
+        kind = {"c": "complex", "V": "RGB/structured", "b": "1-bit"}.get(dtype.kind, str(dtype))
         raise InputError(
-            f"{name} has unsupported voxel type {dtype} (code {code}; 1-bit, complex or RGB?)",
+            f"{name} has an unsupported voxel type: {'1-bit' if code == 1 else kind} "
+            f"(datatype code {code})",
             "convert it to a scalar integer or float image",
         )
     return dtype
