@@ -13,7 +13,7 @@ from braintwin.errors import DicomSeriesError, InputError
 from braintwin.io import read_visit_images, safe_path, save_nifti, write_dicom_series
 from braintwin.types import Modality, Volume
 
-AFFINE = np.diag([1.0, 1.0, 2.0, 1.0])
+AFFINE = np.diag([6.0, 6.0, 10.0, 1.0])  # 48 x 42 x 50 mm: big enough to be a head
 SHAPE = (8, 7, 5)
 
 
@@ -152,7 +152,7 @@ def test_fields_of_view_must_overlap(tmp_path: Path, rng: np.random.Generator) -
     with pytest.raises(InputError, match="cover different regions"):
         read_visit_images(folder)
     # a different grid of the same head is fine (registration's job)
-    near = np.diag([0.5, 0.5, 1.0, 1.0])
+    near = np.diag([3.0, 3.0, 5.0, 1.0])
     save_nifti(_vol(rng, shape=(16, 14, 10), affine=near), folder / "Case_001_flair.nii.gz")
     assert set(read_visit_images(folder).volumes) == {Modality.T1CE, Modality.FLAIR}
 

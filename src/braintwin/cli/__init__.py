@@ -2,13 +2,21 @@
 
 Each command group lives in its own module with a ``register(app)`` function; the registry
 below lists them explicitly (no discovery by name). Errors derived from ``BraintwinError`` are
-printed as one line and exit with status 2 — never a traceback.
+printed as one line and exit with status 2 — never a traceback. Anything unexpected prints one
+line pointing to a crash log (``$BRAINTWIN_HOME/logs/braintwin-error.log``, owner-only) that
+holds the traceback, and exits 1; ``braintwin --debug …`` shows the traceback instead. Ctrl-C
+prints "interrupted" and exits 130.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import typer
 
@@ -26,9 +34,17 @@ app = typer.Typer(
 )
 
 
+_state = {"debug": False}
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show Python tracebacks of unexpected errors (for bug reports)."
+    ),
+) -> None:
     """A digital twin of a brain-tumour patient built from MRI (run a command with --help)."""
+    _state["debug"] = debug or _state["debug"]
 
 
 # Explicit registry of command modules, each exposing ``register(app: typer.Typer) -> None``.
@@ -41,6 +57,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.classify",
     "braintwin.cli.calibrate",
     "braintwin.cli.store",
+    "braintwin.cli.fuzz",
 )
 
 _registered = False
@@ -58,14 +75,78 @@ def _register_all() -> None:
     _registered = True
 
 
+def _log_dir() -> Path:
+    try:
+        from braintwin.store.engine import default_home
+
+        return default_home() / "logs"
+    except Exception:  # the store itself may be what is broken
+        return Path(tempfile.gettempdir()) / f"braintwin-{os.getuid()}"
+
+
+def _scrub(text: str, argv: list[str]) -> str:
+    """``text`` with every command-line value replaced by ``<arg N>``: paths and patient IDs
+    given on the command line are the identifiers a traceback is most likely to quote."""
+    values = [(i, a) for i, a in enumerate(argv) if len(a) >= 3 and not a.startswith("-")]
+    for i, value in sorted(values, key=lambda x: -len(x[1])):
+        text = text.replace(value, f"<arg {i}>")
+    return text
+
+
+def write_crash_log(err: BaseException, argv: list[str]) -> Path | None:
+    """Write ``err``'s traceback (command-line values scrubbed) to the owner-only crash log."""
+    try:
+        folder = _log_dir()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / "braintwin-error.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"braintwin crash at {stamp} (UTC)\n{_scrub(tb, argv)}")
+        return path
+    except OSError:
+        return None
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _state["debug"] = "--debug" in args[:1] or os.environ.get("BRAINTWIN_DEBUG") == "1"
     _register_all()
     try:
-        app(args=argv)  # standalone: usage errors print a short message and exit 2
+        app(args=args)  # standalone: usage errors print a short message and exit 2
+    except SystemExit as exit_:
+        if exit_.code == 130:  # typer turns Ctrl-C inside a command into a silent exit 130
+            _fail("interrupted", 130)
+        raise
     except BraintwinError as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+        if _state["debug"]:
+            traceback.print_exc()
+        _fail(f"error: {err}", 2)
     except KeyboardInterrupt:
-        typer.secho("interrupted; nothing partial was kept", err=True)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except BrokenPipeError:  # `braintwin … | head`: the reader went away, nothing to report
+        sys.stderr.close()
+        sys.exit(141)
+    except MemoryError:
+        _fail(
+            "error: out of memory (free memory, work on smaller inputs, or lower "
+            "BRAINTWIN_MAX_VOLUME_BYTES so oversized inputs are refused up front)",
+            1,
+        )
+    except Exception as err:
+        if _state["debug"]:
+            raise
+        log = write_crash_log(err, args)
+        where = f"traceback in {log}" if log else "run again with --debug for the traceback"
+        _fail(
+            f"error: unexpected internal error ({type(err).__name__}); {where}; please report it",
+            1,
+        )

@@ -25,7 +25,16 @@ from braintwin.io.nifti import load_nifti
 
 __all__ = ["convert_with_dcm2niix", "dcm2niix_executable"]
 
-_TIMEOUT_S = 300
+# dcm2niix converts ~50 MB/s here; a bound that scales with the input keeps hostile files
+# from stalling a read (a small series gets 10 s, the cap is 5 minutes).
+_TIMEOUT_BASE_S = 10.0
+_TIMEOUT_BYTES_PER_S = 20e6
+_TIMEOUT_MAX_S = 300.0
+
+
+def _timeout(folder: Path) -> float:
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return min(_TIMEOUT_BASE_S + size / _TIMEOUT_BYTES_PER_S, _TIMEOUT_MAX_S)
 
 
 def dcm2niix_executable() -> str | None:
@@ -55,8 +64,13 @@ def convert_with_dcm2niix(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="braintwin-dcm2niix-") as tmp:
         cmd = [exe, "-b", "n", "-z", "n", "-d", "0", "-f", "volume", "-o", tmp, str(folder)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as err:
+            proc = subprocess.run(cmd, capture_output=True, timeout=_timeout(folder), check=False)
+        except subprocess.TimeoutExpired as err:
+            raise DicomSeriesError(
+                "dcm2niix did not finish converting the series in time",
+                "the files may be corrupt; re-export the series from the PACS",
+            ) from err
+        except OSError as err:
             raise DicomSeriesError(
                 f"dcm2niix could not convert the series ({type(err).__name__})"
             ) from err

@@ -20,12 +20,9 @@ from pydicom.multival import MultiValue
 
 from braintwin.errors import DicomSeriesError, InputError
 from braintwin.io.dcm2niix import convert_with_dcm2niix
-from braintwin.io.dicom_geometry import (
-    LPS_TO_RAS,
-    PixelDecodeError,
-    slice_geometry,
-    stack_pixels,
-)
+from braintwin.io.dicom_geometry import LPS_TO_RAS, slice_geometry
+from braintwin.io.dicom_pixels import PixelDecodeError, pixel_format, stack_pixels
+from braintwin.io.limits import reading
 from braintwin.io.sequence import modality_from_tags
 from braintwin.types import Modality, Volume
 
@@ -78,31 +75,57 @@ class DicomSeries:
         return self.volume.shape[2]
 
 
-def read_dicom_files(folder: Path) -> tuple[list[Any], int]:
-    """The DICOM image datasets directly inside ``folder`` and the number of other files."""
+_MAX_FILES = 5000  # per series folder; the largest real series (thin CT) have ~2000 slices
+_DEFER_BYTES = 64 * 1024  # larger values (the pixel data) stay on disk until decoded
+_PIXEL_DATA = 0x7FE00010
+_HINT = "re-export the series from the PACS"
+
+
+def _read_one(path: Path, folder: Path) -> Any:
+    """One file's dataset (pixel data deferred), every header element parsed; None if not DICOM."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    try:
+        ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
+    except InvalidDicomError:
+        return None
+    except PermissionError as err:
+        raise InputError(
+            f"cannot read a file in the DICOM folder {folder.name}: permission denied",
+            "check the files' permissions",
+        ) from err
+    except MemoryError:
+        raise
+    except Exception as err:  # pydicom raises anything on malformed bytes (e.g. unknown VRs)
+        raise DicomSeriesError(
+            f"a file in {folder.name} is a corrupt DICOM file ({type(err).__name__})", _HINT
+        ) from err
+    with reading(f"a file header in {folder.name}", _HINT, DicomSeriesError):
+        for tag in list(ds.keys()):  # pydicom parses lazily: malformed values fail here, now
+            if tag != _PIXEL_DATA:
+                ds[tag]  # the access converts the raw element
+    return ds
+
+
+def read_dicom_files(folder: Path) -> tuple[list[Any], int]:
+    """The DICOM image datasets directly inside ``folder`` and the number of other files.
+
+    Pixel data are not loaded (deferred until decoding); every other element is parsed, so a
+    malformed header fails here with ``DicomSeriesError``.
+    """
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if len(paths) > _MAX_FILES:
+        raise DicomSeriesError(
+            f"{folder.name} holds {len(paths)} files, more than {_MAX_FILES} for one series",
+            "put each series in its own folder",
+        )
     datasets: list[Any] = []
     skipped = 0
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        try:
-            ds = pydicom.dcmread(path)
-        except InvalidDicomError:
-            skipped += 1
-            continue
-        except PermissionError as err:
-            raise InputError(
-                f"cannot read a file in the DICOM folder {folder.name}: permission denied",
-                "check the files' permissions",
-            ) from err
-        except (OSError, EOFError, ValueError, AttributeError) as err:
-            raise DicomSeriesError(
-                f"a file in {folder.name} is a corrupt DICOM file ({type(err).__name__})",
-                "re-export the series from the PACS",
-            ) from err
-        if "PixelData" not in ds:
-            skipped += 1  # DICOMDIR, structured reports, presentation states, …
+    for path in paths:
+        ds = _read_one(path, folder)
+        if ds is None or "PixelData" not in ds:
+            skipped += 1  # not DICOM; or DICOMDIR, structured reports, presentation states, …
             continue
         datasets.append(ds)
     return datasets, skipped
@@ -119,8 +142,6 @@ def _check_one_series(datasets: list[Any], folder: Path) -> None:
             "put each series in its own sub-folder (e.g. `dcm2niix -f %s` or sort by "
             "SeriesInstanceUID) and pass the parent folder",
         )
-    if any(int(ds.get("SamplesPerPixel", 1) or 1) != 1 for ds in datasets):
-        raise DicomSeriesError("colour (RGB) DICOM images are not MRI intensity data")
 
 
 def _parse_date(value: Any) -> dt.date | None:
@@ -173,6 +194,11 @@ def load_dicom_series(
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"DICOM folder not found: {path}", "give the folder holding the slices")
+    with reading(f"the DICOM folder {path.name}", _HINT, DicomSeriesError):
+        return _load_series(path, deidentify, secret)
+
+
+def _load_series(path: Path, deidentify: bool, secret: bytes | None) -> DicomSeries:
     datasets, skipped = read_dicom_files(path)
     if not datasets:
         subdirs = [p for p in path.iterdir() if p.is_dir()]
@@ -189,10 +215,22 @@ def load_dicom_series(
 def series_from_datasets(
     datasets: list[Any], skipped: int, path: Path, deidentify: bool, secret: bytes | None
 ) -> DicomSeries:
-    """Build a ``DicomSeries`` from the image datasets of one folder (see ``load_dicom_series``)."""
+    """Build a ``DicomSeries`` from the image datasets of one folder (see ``load_dicom_series``).
+
+    Every check runs before any pixel is decoded: one series, one pixel format and transfer
+    syntax, the declared size within the limits, then the slice geometry.
+    """
+    with reading(f"the DICOM series in {path.name}", _HINT, DicomSeriesError):
+        return _series(datasets, skipped, path, deidentify, secret)
+
+
+def _series(
+    datasets: list[Any], skipped: int, path: Path, deidentify: bool, secret: bytes | None
+) -> DicomSeries:
     _check_one_series(datasets, path)
+    fmt = pixel_format(datasets, f"the DICOM series in {path.name}")
     first = datasets[0]
-    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in datasets):
+    if fmt.frames > 1:
         # enhanced / legacy-converted multi-frame: geometry lives in per-frame sequences
         data, affine = convert_with_dcm2niix(path)
     else:
@@ -200,7 +238,7 @@ def series_from_datasets(
         first = datasets[order[0]]
         affine = LPS_TO_RAS @ affine_lps
         try:
-            data = stack_pixels(datasets, order)
+            data = stack_pixels(datasets, order, fmt)
         except PixelDecodeError:
             # a compressed transfer syntax without a Python decoder: dcm2niix has its own
             data, affine = convert_with_dcm2niix(path)
@@ -229,6 +267,11 @@ def load_dicom_folder(
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"DICOM folder not found: {path}")
+    with reading(f"the DICOM folder {path.name}", _HINT, DicomSeriesError):
+        return _load_folder(path, deidentify, secret)
+
+
+def _load_folder(path: Path, deidentify: bool, secret: bytes | None) -> list[DicomSeries]:
     found: list[DicomSeries] = []
     candidates = [
         path,

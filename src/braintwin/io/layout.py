@@ -22,7 +22,8 @@ import numpy as np
 
 from braintwin.errors import InputError
 from braintwin.io.dicom import DicomSeries, read_dicom_files, series_from_datasets
-from braintwin.io.guards import check_fields_of_view, safe_path
+from braintwin.io.guards import check_fields_of_view, check_head_extent, safe_path
+from braintwin.io.limits import reading
 from braintwin.io.nifti import is_nifti_name, load_nifti
 from braintwin.io.sequence import modality_from_name
 from braintwin.types import Modality, Volume, check_labels
@@ -78,11 +79,10 @@ def _is_dicom_file(path: Path) -> bool:
     if head[128:132] == b"DICM":
         return True
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:  # files without the 128-byte preamble (old or raw exports)
         pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError):
+    except Exception:  # a probe: whatever a parser raises on junk bytes means "not DICOM"
         return False
     return True
 
@@ -237,6 +237,19 @@ def read_visit_images(
         spacing: voxel size (mm) to use instead of the headers' for every image of the visit
             (``ingest --spacing``), for files whose header lies about it.
     """
+    with reading(Path(path).name or "the input", "check the files and re-export them"):
+        return _read_visit(path, modalities, modality, root, secret, progress, spacing)
+
+
+def _read_visit(
+    path: str | os.PathLike[str],
+    modalities: Mapping[str, Modality | str] | None,
+    modality: Modality | str | None,
+    root: str | os.PathLike[str] | None,
+    secret: bytes | None,
+    progress: Callable[[str, float], None] | None,
+    spacing: tuple[float, float, float] | None,
+) -> VisitImages:
     root_path = Path(root).resolve() if root is not None else None
     top = safe_path(path, root_path) if root_path is not None else Path(path)
     if not top.exists():
@@ -309,6 +322,7 @@ def read_visit_images(
             "the segmentation is not on the grid of any image of the visit",
             "give the label file that belongs to these images (same shape and affine)",
         )
+    check_head_extent(volumes, overridden=spacing is not None)
     check_fields_of_view(volumes)
 
     series = [s.series for s in sources if s.series is not None]

@@ -9,6 +9,7 @@ header that carries only the geometry and data type: no text field ever leaves b
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 from braintwin.atomic import atomic_write_with
 from braintwin.deid.nifti import scrub_nifti_header
 from braintwin.errors import InputError
+from braintwin.io.limits import format_bytes, reading
+from braintwin.io.nifti_header import NiftiLayout, parse_nifti_header
 from braintwin.types import Modality, Volume
 
 __all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "load_nifti", "save_nifti"]
@@ -59,28 +62,59 @@ def _check_file(path: Path) -> None:
         raise InputError(f"cannot read {path.name}: {err.strerror}", _HINT_REEXPORT) from err
 
 
-def _squeeze_to_3d(data: np.ndarray, name: str) -> np.ndarray:
-    if data.ndim == 2:
+def _read_exact(fh: io.BufferedIOBase, n: int, name: str) -> np.ndarray:
+    """Exactly ``n`` bytes into a fresh buffer (never more: a gzip bomb stops here)."""
+    buf = np.empty(n, dtype=np.uint8)
+    view = buf.data  # a writable memoryview of the buffer
+    got = 0
+    while got < n:
+        k = fh.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    if got != n:
         raise InputError(
-            f"{name} is a 2D image (shape {data.shape}); braintwin needs 3D volumes",
-            "give the whole 3D series, not a single slice",
+            f"{name} is corrupt or truncated: {format_bytes(got)} of "
+            f"{format_bytes(n)} of voxel data present",
+            _HINT_REEXPORT,
         )
-    if data.ndim > 3:
-        extra = data.shape[3:]
-        if int(np.prod(extra)) > 1:
-            raise InputError(
-                f"{name} is a {data.ndim}D image holding {int(np.prod(extra))} volumes "
-                f"(shape {data.shape}); braintwin needs one 3D volume per file",
-                "split it first, e.g. `fslsplit` or nibabel.four_to_three",
-            )
-        data = data.reshape(data.shape[:3])
-    if data.ndim != 3:
-        raise InputError(f"{name} has {data.ndim} dimension(s); expected a 3D volume")
-    return data
+    return buf
+
+
+def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
+    pos = fh.tell()
+    if offset <= pos:  # the header read may run past a small offset
+        fh.seek(offset)
+    else:
+        skipped = fh.read(offset - pos)  # bounded: offset <= 64 MiB (header check)
+        if len(skipped) != offset - pos:
+            raise InputError(f"{name} is corrupt or truncated (no voxel data)", _HINT_REEXPORT)
+
+
+def _voxels(fh: io.BufferedIOBase, layout: NiftiLayout, name: str) -> np.ndarray:
+    _skip_to(fh, layout.offset, name)
+    raw = _read_exact(fh, layout.raw_bytes, name).view(layout.dtype)
+    arr = raw.reshape(layout.shape, order="F")
+    if not arr.dtype.isnative:
+        arr.byteswap(inplace=True)
+        arr = arr.view(arr.dtype.newbyteorder("="))
+    if layout.slope is None:
+        return arr
+    out = arr.astype(layout.out_dtype)
+    del arr, raw
+    with np.errstate(over="ignore", invalid="ignore"):
+        out *= layout.out_dtype.type(layout.slope)
+        out += layout.out_dtype.type(layout.inter)
+    return out
 
 
 def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = None) -> Volume:
     """Read a 3D NIfTI image into a ``Volume``.
+
+    The header is validated before any voxel is read (:mod:`braintwin.io.nifti_header`):
+    dimensions, data type, offset, voxel sizes, scaling, qform/sform agreement, and the
+    declared size against ``BRAINTWIN_MAX_VOLUME_BYTES`` (and the decompression ratio for
+    .nii.gz); then exactly the declared bytes are read.
 
     Args:
         path: a .nii or .nii.gz file.
@@ -88,59 +122,41 @@ def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = N
 
     Returns:
         A Volume with the file's voxel array (integers stay integers; scaled data become
-        float) and its sform/qform affine (voxel -> RAS+ world, mm). ``meta`` holds only
-        non-identifying provenance (``{"source": "nifti"}``).
+        float32, or float64 for 64-bit input) and its sform/qform affine (voxel -> RAS+ world,
+        mm). ``meta`` holds only non-identifying provenance (``{"source": "nifti"}``).
 
     Raises:
         InputError: missing, empty, unreadable, truncated or non-NIfTI file; 2D or multi-volume
-            4D image; NaN/Inf voxels; non-numeric voxels.
+            4D image; invalid or implausible geometry; oversized; NaN/Inf voxels; non-numeric
+            voxels.
     """
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-
     p = Path(path)
-    _nifti_suffix(p)
+    suffix = _nifti_suffix(p)
     _check_file(p)
-    try:
-        img = nib.load(str(p))
-    except ImageFileError as err:
-        raise InputError(f"{p.name} is not a valid NIfTI image", _HINT_REEXPORT) from err
-    except (EOFError, zlib.error, gzip.BadGzipFile, ValueError, OSError) as err:
-        raise InputError(
-            f"{p.name} is corrupt or truncated ({type(err).__name__})", _HINT_REEXPORT
-        ) from err
-    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
-        raise InputError(f"{p.name} is not a NIfTI image", "braintwin reads NIfTI-1/2 files")
     name = p.name
-    try:
-        data = np.asanyarray(img.dataobj)
-    except (EOFError, zlib.error, gzip.BadGzipFile, ValueError, OSError) as err:
-        raise InputError(
-            f"{name} is corrupt or truncated: its voxel data cannot be read ({type(err).__name__})",
-            _HINT_REEXPORT,
-        ) from err
-    if data.dtype.kind not in "biuf":
-        raise InputError(
-            f"{name} has unsupported voxel type {data.dtype} (complex or RGB?)",
-            "convert it to a scalar integer or float image",
-        )
-    data = _squeeze_to_3d(np.asarray(data), name)
-    if data.dtype.kind == "f":
-        bad = ~np.isfinite(data)
-        if bad.any():
+    file_bytes = p.stat().st_size
+    compressed = suffix == ".nii.gz"
+    with reading(name, _HINT_REEXPORT):
+        try:
+            with gzip.open(p, "rb") if compressed else open(p, "rb") as fh:
+                layout = parse_nifti_header(fh, name, file_bytes, compressed)
+                data = _voxels(fh, layout, name)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
             raise InputError(
-                f"{name} contains {int(bad.sum())} NaN/Inf voxel(s)",
+                f"{name} is corrupt or truncated ({type(err).__name__})", _HINT_REEXPORT
+            ) from err
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise InputError(
+                f"{name} contains {bad} NaN/Inf voxel(s)"
+                + (" after intensity scaling" if layout.slope is not None else ""),
                 "fix or re-export the image; braintwin never guesses missing intensities",
             )
     meta: dict[str, object] = {"source": "nifti"}
-    header = img.header
-    sform_code = int(header["sform_code"])
-    qform_code = int(header["qform_code"])
-    if sform_code == 0 and qform_code == 0:
+    if not layout.oriented:
         meta["warnings"] = ["header has no sform/qform: orientation unknown, voxel sizes only"]
-    return Volume(
-        data, np.asarray(img.affine, dtype=np.float64), Modality(modality or "other"), meta
-    )
+    return Volume(data, layout.affine, Modality(modality or "other"), meta)
 
 
 def _storage_array(data: np.ndarray) -> np.ndarray:
