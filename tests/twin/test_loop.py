@@ -172,3 +172,23 @@ def test_anatomy_check_flags_another_person_but_not_the_same_one(rng: np.random.
     assert anatomy_check(same, first) is None
     flag = anatomy_check(other, first)
     assert flag is not None and "same patient" in flag
+
+
+def test_ctrl_c_in_the_cli_says_what_was_stored(
+    home: Path,
+    cropped_case: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import braintwin.twin.twin as twin_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(twin_module, "prepare_visit", interrupted)
+    case = cropped_case(40)
+    with pytest.raises(SystemExit) as ex:
+        main(["ingest", str(case), "--patient", "MRN-8", "--date", "2021-05-04"])
+    assert ex.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["interrupted while preprocessing: nothing was stored (the twin is unchanged)"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from braintwin.cli.groups import bench_app, eval_app, train_app
+from braintwin.cli.groups import InterruptReported, bench_app, eval_app, train_app
 from braintwin.errors import BraintwinError
 
 __all__ = ["app", "main"]
@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args)  # standalone: usage errors print a short message and exit 2
     except SystemExit as exit_:
-        if exit_.code == 130:  # typer turns Ctrl-C inside a command into a silent exit 130
+        if exit_.code == 130 and not isinstance(
+            exit_, InterruptReported
+        ):  # typer turns Ctrl-C inside a command into a silent exit 130
             _fail("interrupted", 130)
         raise
     except BraintwinError as err:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from braintwin.cli.groups import bench_app, emit_json
+from braintwin.cli.groups import InterruptReported, bench_app, emit_json
 from braintwin.errors import InputError
 
 __all__ = [
@@ -170,10 +170,10 @@ def ingest_visit(
     return twin, result
 
 
-def _interrupted(err: KeyboardInterrupt) -> typer.Exit:
+def _interrupted(err: KeyboardInterrupt) -> InterruptReported:
     """Ctrl-C: say in one line what was and was not stored; exit 130 like a shell."""
     typer.secho(str(err) or "interrupted", fg=typer.colors.RED, err=True)
-    return typer.Exit(130)
+    return InterruptReported()
 
 
 ACTIONS = {

@@ -12,7 +12,16 @@ from typing import Any
 
 import typer
 
-__all__ = ["bench_app", "emit_json", "eval_app", "train_app"]
+__all__ = ["InterruptReported", "bench_app", "emit_json", "eval_app", "train_app"]
+
+
+class InterruptReported(SystemExit):
+    """Exit 130 after a command has already said what Ctrl-C left stored and how to resume
+    (the top level then adds nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__(130)
+
 
 eval_app = typer.Typer(help="Evaluate a stage on a data folder (last line of stdout: JSON).")
 bench_app = typer.Typer(help="Performance benchmarks (last line of stdout: JSON).")
