@@ -217,9 +217,7 @@ def save_dicom_seg(
                 "reference volume and segmentation are on different grids",
                 "resample the segmentation onto the reference first",
             )
-        datasets = synthesize_reference_series(
-            source, patient_id=patient_id, study_date=study_date
-        )
+        datasets = synthesize_reference_series(source, patient_id=patient_id, study_date=study_date)
         grid = labels
         if reference_dir is not None:
             _write_series(datasets, Path(reference_dir))

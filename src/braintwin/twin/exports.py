@@ -54,4 +54,3 @@ def export_visit(
     if uncertainty is not None:
         written.append(save_nifti(uncertainty, Path(out_dir) / UNCERTAINTY_FILE))
     return written
-
