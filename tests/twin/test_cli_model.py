@@ -197,3 +197,29 @@ def test_forecast_and_report_name_plan_regions_and_staleness(
     assert f"have not seen the visit of {newest}" in html
     assert f"braintwin update {twin.id}" in html
     assert f"newer visit ({newest}) exists" in html
+
+
+@pytest.mark.slow
+def test_segment_uncertainty_is_exported_and_reported(
+    home: Path, cropped_case: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    twin = _segmented_twin(cropped_case(30))
+    out_dir = home / "export"
+    code, out, err = run(["segment", twin.id, "--uncertainty", "--export", str(out_dir)], capsys)
+    assert code == 0, err
+    assert "segment: started" in err and "segment: done" in err
+    assert "uncertainty map stored" in out
+    assert (out_dir / "uncertainty.nii.gz").is_file() and (
+        out_dir / "segmentation.nii.gz"
+    ).is_file()
+    import nibabel as nib
+    import numpy as np
+
+    unc = nib.load(out_dir / "uncertainty.nii.gz")
+    seg = nib.load(out_dir / "segmentation.nii.gz")
+    assert unc.shape == seg.shape  # both on the native grid of the reference image
+    np.testing.assert_allclose(unc.affine, seg.affine, atol=1e-4)
+    values = np.asarray(unc.dataobj)
+    assert 0.0 <= values.min() and values.max() <= 1.0 and values.max() > 0.0
+    html = write_report(twin).read_text()
+    assert "Segmentation uncertainty" in html

@@ -175,8 +175,10 @@ def _forecast_section(twin: Twin) -> Section | None:
             title = f"P({compartment_label(compartment)}) on {fc.date}"
             parts.append(png_img(probability_panel(background, prob, title=title), title))
     if fc.progression:
+        # calibrate's wording says "enhancing volume" for the T1ce-visible (TC) compartment
+        tc = f"{compartment_label('enhancing')} volume"
         rows = [
-            [k.replace("_", " "), _value(v)]
+            [k.replace("_", " "), _value(v).replace("enhancing volume", tc)]
             for k, v in fc.progression.items()
             if not isinstance(v, list | dict)
         ]
