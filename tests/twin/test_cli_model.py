@@ -197,6 +197,14 @@ def test_forecast_and_report_name_plan_regions_and_staleness(
     assert f"have not seen the visit of {newest}" in html
     assert f"braintwin update {twin.id}" in html
     assert f"newer visit ({newest}) exists" in html
+    code, out, err = run(["measure", twin.id], capsys)
+    assert code == 0, err
+    first = twin.visit_dates()[0]
+    assert re.search(rf"RANO-style response (PD|SD|PR|CR) against the baseline {first}", out)
+    code, out, _ = run(["forecast", twin.id, "--days", "7"], capsys)
+    assert code == 0
+    assert f"warning: the model has seen visits up to {first}, not the visit of {newest}" in out
+    assert f"run `braintwin update {twin.id}`" in out
 
 
 @pytest.mark.slow
@@ -220,6 +228,6 @@ def test_segment_uncertainty_is_exported_and_reported(
     assert unc.shape == seg.shape  # both on the native grid of the reference image
     np.testing.assert_allclose(unc.affine, seg.affine, atol=1e-4)
     values = np.asarray(unc.dataobj)
-    assert 0.0 <= values.min() and values.max() <= 1.0 and values.max() > 0.0
+    assert values.min() >= 0.0 and values.max() <= 1.0 and values.max() > 0.0
     html = write_report(twin).read_text()
     assert "Segmentation uncertainty" in html
