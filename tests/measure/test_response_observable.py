@@ -103,3 +103,15 @@ def test_progression_is_judged_against_the_nadir() -> None:
     steady = VisitMeasurements("v3", _tumour(6, 9, 20))
     resp = assess_response([base, nadir, no_contrast, steady])["response"]
     assert (resp["category"], resp["compared_with"]) == ("PR", "v0")
+
+
+def test_mostly_non_enhancing_core_is_said() -> None:
+    before = _tumour(12, 15, 24)  # ET is most of TC
+    faint = _tumour(14.5, 15, 24)  # a rim of 0.5 mm: ET well under 10 % of TC
+    assert faint["ET"].volume_ml < 0.1 * faint["TC"].volume_ml
+    reasons = compare_measurements(before, faint)["response"]["reasons"]
+    assert any("mostly non-enhancing tumour core at the follow-up visit" in r for r in reasons)
+    assert not any(
+        "non-enhancing tumour core" in r
+        for r in compare_measurements(before, before)["response"]["reasons"]
+    )

@@ -47,6 +47,7 @@ from braintwin.types import Modality, Region, Volume, check_labels, region_mask
 
 __all__ = [
     "CONTRAST_REGIONS",
+    "MOSTLY_NONENHANCING",
     "NONENHANCING_PD_VOLUME",
     "PD_INCREASE",
     "PR_DECREASE",
@@ -60,6 +61,8 @@ __all__ = [
 PR_DECREASE = 0.50  # Wen et al. 2010: >= 50 % decrease in SPD
 PD_INCREASE = 0.25  # Wen et al. 2010: >= 25 % increase in SPD
 RANO_REFERENCE = "Wen PY et al. Updated response assessment criteria for high-grade gliomas: RANO. J Clin Oncol 2010;28:1963-72"
+#: ET below this fraction of TC: the core is mostly non-enhancing (said in the reasons).
+MOSTLY_NONENHANCING = 0.10
 NONENHANCING_PD_VOLUME = 0.40  # WT volume +40 % = a 25 % bidimensional increase (Ellingson 2017)
 #: Regions only a contrast-enhanced T1 (T1ce) shows: the enhancing rim and the core it encloses.
 CONTRAST_REGIONS = frozenset(r.value for r in (Region.ET, Region.TC, Region.NECROSIS, Region.EDEMA))
@@ -254,6 +257,19 @@ def compare_measurements(
         )
         spd = _change(b.sum_of_products_mm2, a.sum_of_products_mm2)
         reasons.append(f"{category} from the SPD of the enhancing lesions ({region.value})")
+        faint = [
+            label
+            for label, m in (("reference", before), ("follow-up", after))
+            if _as_measurement(m[region.value]).volume_ml > 0
+            and _as_measurement(m[enh]).volume_ml
+            < MOSTLY_NONENHANCING * _as_measurement(m[region.value]).volume_ml
+        ]
+        if faint:
+            reasons.append(
+                f"mostly non-enhancing tumour core at the {' and '.join(faint)} visit "
+                f"(ET < {MOSTLY_NONENHANCING:.0%} of TC): RANO for high-grade glioma may not "
+                "apply (consider RANO-LGG)"
+            )
     else:
         category = "PD" if new_lesion else "NE"
         reasons.append(
