@@ -78,9 +78,16 @@ def register(app: typer.Typer) -> None:
         if cases:
             names = {c.strip() for c in cases.split(",")}
             dirs = [d for d in dirs if d.name in names]
-        result = evaluate_cases(
-            dirs, method=method, modalities=_parse_modalities(modalities), weights=weights
-        )
+        from braintwin.cli.steps import step_progress
+
+        with step_progress("eval segment") as update:  # stderr: stdout ends with the JSON
+            result = evaluate_cases(
+                dirs,
+                method=method,
+                modalities=_parse_modalities(modalities),
+                weights=weights,
+                progress=update,
+            )
         _summary_table(result)
         emit_json(result)
 

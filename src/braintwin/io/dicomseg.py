@@ -57,13 +57,16 @@ def synthesize_reference_series(
     *,
     patient_id: str = "ANONYMOUS",
     series_description: str = "braintwin reference",
+    study_date: dt.date | None = None,
 ) -> list[Dataset]:
     """A minimal, de-identified MR Image Storage series with ``volume``'s geometry.
 
     One single-frame dataset per slice k of ``volume.data[:, :, k]``; pixel values are the
-    volume's intensities mapped to 12 bits (with RescaleSlope/Intercept to undo it). Patient
-    and study attributes are placeholders ("ANONYMOUS", or the braintwin pseudonym given as
-    ``patient_id``); every UID is freshly generated, so nothing identifies the patient. Intended only to give a SEG a valid reference.
+    volume's intensities mapped to 12 bits (with RescaleSlope/Intercept to undo it). The
+    patient's name and ID are both ``patient_id`` (the braintwin pseudonym, or "ANONYMOUS");
+    the study and series date is ``study_date`` (the visit's *shifted* date; today when not
+    given); every UID is freshly generated, so nothing identifies the patient. Intended only
+    to give a SEG a valid reference.
     """
     from pydicom import Dataset
     from pydicom.dataset import FileMetaDataset
@@ -80,7 +83,7 @@ def synthesize_reference_series(
             "resample the volume to an orthogonal grid first",
         )
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    today = dt.date.today().strftime("%Y%m%d")
+    day = (study_date or dt.date.today()).strftime("%Y%m%d")
     out: list[Dataset] = []
     for k in range(volume.shape[2]):
         ds = Dataset()
@@ -90,11 +93,14 @@ def synthesize_reference_series(
         ds.file_meta.MediaStorageSOPInstanceUID = uid
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.SOPClassUID, ds.SOPInstanceUID = _MR_IMAGE_STORAGE, uid
-        ds.PatientName, ds.PatientID = "ANONYMOUS^", patient_id
+        # Family-name component only (trailing caret: a single-component person name).
+        ds.PatientName, ds.PatientID = f"{patient_id}^", patient_id
         ds.PatientBirthDate, ds.PatientSex = "", ""
         ds.PatientIdentityRemoved = "YES"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = today, "000000", "1", ""
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = day, "000000", "1", ""
+        ds.SeriesDate, ds.SeriesTime = day, "000000"
+        ds.ContentDate, ds.ContentTime = day, "000000"
         ds.ReferringPhysicianName = ""
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MR", 1, k + 1
         ds.SeriesDescription = series_description
@@ -170,6 +176,7 @@ def save_dicom_seg(
     manual: bool = False,
     reference_dir: str | os.PathLike[str] | None = None,
     patient_id: str = "ANONYMOUS",
+    study_date: dt.date | None = None,
 ) -> Path:
     """Write ``seg`` (BraTS labels) as a DICOM SEG with one binary segment per label.
 
@@ -183,7 +190,11 @@ def save_dicom_seg(
             than computed by braintwin (AUTOMATIC).
         reference_dir: where to also write a synthesised reference series (one file per
             slice) so the SEG can be opened with its images; ignored for given datasets.
-        patient_id: pseudonym for a synthesised series (never a real identifier).
+        patient_id: pseudonym for a synthesised series (never a real identifier); it is
+            the patient's name and ID of the reference series and hence of the SEG.
+        study_date: the visit's (shifted) date for a synthesised series; the SEG's series
+            and content dates are set to it as well, so no date reveals when the export ran
+            (with given datasets the SEG takes their study date).
 
     Returns:
         The written path.
@@ -206,7 +217,7 @@ def save_dicom_seg(
                 "reference volume and segmentation are on different grids",
                 "resample the segmentation onto the reference first",
             )
-        datasets = synthesize_reference_series(source, patient_id=patient_id)
+        datasets = synthesize_reference_series(source, patient_id=patient_id, study_date=study_date)
         grid = labels
         if reference_dir is not None:
             _write_series(datasets, Path(reference_dir))
@@ -245,8 +256,24 @@ def save_dicom_seg(
         software_versions=_version(),
         device_serial_number="0",
         series_description="braintwin tumour segmentation",
+        **_dates(datasets[0]),
     )
     return _atomic_save(seg_ds, Path(path))
+
+
+def _dates(source: Dataset) -> dict[str, Any]:
+    """Series/content date and time of the SEG = the study's (never the export's wall clock)."""
+    day = str(getattr(source, "StudyDate", "") or "")
+    if len(day) != 8:
+        return {}
+    when = dt.datetime.strptime(day, "%Y%m%d").date()
+    midnight = dt.time(0, 0, 0)
+    return {
+        "series_date": when,
+        "series_time": midnight,
+        "content_date": when,
+        "content_time": midnight,
+    }
 
 
 def _version() -> str:

@@ -12,13 +12,21 @@ from braintwin.measure.regions import (
     measure_region,
     measure_segmentation,
 )
-from braintwin.measure.response import compare_measurements, new_lesions, rano_category
+from braintwin.measure.response import (
+    compare_measurements,
+    new_lesions,
+    observable_regions,
+    rano_category,
+)
+from braintwin.measure.series import VisitMeasurements, assess_response
 from braintwin.measure.tables import measurements_table, write_table
 
 __all__ = [
     "EXPORT_FORMATS",
     "Lesion",
     "RegionMeasurement",
+    "VisitMeasurements",
+    "assess_response",
     "bidimensional",
     "compare_measurements",
     "export_segmentation_outputs",
@@ -26,6 +34,7 @@ __all__ = [
     "measure_segmentation",
     "measurements_table",
     "new_lesions",
+    "observable_regions",
     "radiomics_features",
     "radiomics_table",
     "rano_category",

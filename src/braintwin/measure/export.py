@@ -7,6 +7,7 @@ are imported only when a format asks for them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,8 @@ def export_segmentation_outputs(
     smooth_sigma_vox: float = 0.5,
     manual: bool = False,
     images: Mapping[Modality, Volume] | None = None,
+    patient_id: str = "ANONYMOUS",
+    study_date: dt.date | None = None,
 ) -> list[Path]:
     """Write the chosen outputs of one segmentation into ``out_dir``; return the paths.
 
@@ -53,6 +56,9 @@ def export_segmentation_outputs(
         smooth_sigma_vox: light Gaussian smoothing before meshing (voxels).
         manual: the labels are an expert's (DICOM SEG algorithm type MANUAL).
         images: modality -> image on the grid of ``seg``, for the "radiomics" format.
+        patient_id: the braintwin pseudonym written as patient name and ID of a synthesised
+            DICOM reference (never a real identifier).
+        study_date: the visit's shifted date for the DICOM SEG's study/series dates.
     """
     bad = sorted(set(formats) - set(EXPORT_FORMATS))
     if bad:
@@ -70,7 +76,16 @@ def export_segmentation_outputs(
     if "dicom-seg" in formats:
         from braintwin.io.dicomseg import save_dicom_seg
 
-        written.append(save_dicom_seg(seg, reference, out / "segmentation_seg.dcm", manual=manual))
+        written.append(
+            save_dicom_seg(
+                seg,
+                reference,
+                out / "segmentation_seg.dcm",
+                manual=manual,
+                patient_id=patient_id,
+                study_date=study_date,
+            )
+        )
     for suffix in ("stl", "obj"):
         if suffix not in formats:
             continue

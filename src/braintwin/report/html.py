@@ -15,7 +15,7 @@ from typing import Any
 
 from braintwin.atomic import atomic_write
 from braintwin.report.figures import orthogonal_panel
-from braintwin.types import Patient, Region, Visit, Volume
+from braintwin.types import Modality, Patient, Region, Visit, Volume
 
 __all__ = ["Section", "build_report", "png_img"]
 
@@ -43,6 +43,7 @@ class _VisitView:
     hd95: dict[str, str] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    uncertainty: str = ""
 
 
 def png_img(png: bytes, alt: str = "figure") -> str:
@@ -54,7 +55,9 @@ def _fmt(x: Any, digits: int = 1) -> str:
     return "–" if x is None else f"{float(x):.{digits}f}"
 
 
-def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+def _region_rows(
+    seg: Volume, measurements: dict[str, Any], observable: frozenset[str]
+) -> tuple[list[dict[str, Any]], bool]:
     from braintwin.measure import measure_segmentation
 
     m = measurements or {str(k): v.to_dict() for k, v in measure_segmentation(seg).items()}
@@ -64,12 +67,22 @@ def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[s
         r = m.get(region.value)
         if not r:
             continue
+        if region.value not in observable:  # e.g. ET without a T1ce image: never "0 mL"
+            rows.append(
+                {
+                    "region": region.value,
+                    "volume_ml": "not observable (no T1ce)",
+                    "diameter": "–",
+                    "bidim": "–",
+                }
+            )
+            continue
         diam = r.get("largest_diameter_mm")
         has_diam |= diam is not None
         rows.append(
             {
                 "region": region.value,
-                "volume_ml": float(r.get("volume_ml", 0.0)),
+                "volume_ml": _fmt(r.get("volume_ml", 0.0), 2),
                 "diameter": _fmt(diam),
                 "bidim": _fmt(r.get("bidimensional_mm2"), 0),
             }
@@ -77,7 +90,26 @@ def _region_rows(seg: Volume, measurements: dict[str, Any]) -> tuple[list[dict[s
     return rows, has_diam
 
 
+def _uncertainty_figure(visit: Visit, seg: Volume | None) -> str:
+    """Base64 PNG of the segmentation's uncertainty map over the T1ce (or reference), or ""."""
+    from braintwin.report.model_figures import probability_panel
+
+    unc = visit.extras.get("uncertainty")
+    background = visit.volumes.get(Modality.T1CE) or visit.reference
+    if unc is None or not unc.same_grid(background):
+        return ""
+    png = probability_panel(
+        background,
+        unc,
+        title="Segmentation uncertainty (test-time augmentation)",
+        label="uncertainty (0 = all flips agree, 1 = maximal)",
+        focus=seg,
+    )
+    return base64.b64encode(png).decode()
+
+
 def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView:
+    from braintwin.measure import observable_regions
     from braintwin.segment.evaluate import score_case
 
     seg = visit.segmentation
@@ -95,7 +127,15 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
     rows: list[dict[str, Any]] = []
     has_diam = False
     if overlay is not None:
-        rows, has_diam = _region_rows(overlay, visit.measurements if seg is not None else {})
+        seen = observable_regions(
+            [m.value for m in visit.modalities],
+            visit.meta.get("segmentation", {}).get("observable_regions"),
+        )
+        rows, has_diam = _region_rows(
+            overlay,
+            visit.measurements if seg is not None else {},
+            seen if seg is not None else observable_regions(),
+        )
     dice: dict[str, float] = {}
     hd95: dict[str, float | None] = {}
     if seg is not None and expert is not None:
@@ -125,6 +165,7 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
         hd95={k: _fmt(v) for k, v in hd95.items()},
         flags=flags,
         sections=sections,
+        uncertainty=_uncertainty_figure(visit, overlay) if visit.volumes else "",
     )
 
 

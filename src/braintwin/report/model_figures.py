@@ -69,17 +69,22 @@ def volume_bands_figure(
 
     Args:
         days: (m,) days after the forecast start.
-        bands: region -> {"q05","q25","q50","q75","q95"} -> (m,) volumes in mL.
-        observed: (day, mL) observed enhancing volumes to overlay.
+        bands: model compartment ("enhancing", "flair") -> {"q05","q25","q50","q75","q95"}
+            -> (m,) volumes in mL; the legend names each with the observed region it
+            predicts (e.g. "T1ce-visible tumour (TC)").
+        observed: (day, mL) observed volumes to overlay.
     """
+    from braintwin.report.naming import compartment_label
+
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(6.5, 3.4))  # type: ignore[attr-defined]
     colours = {"enhancing": "tab:orange", "flair": "tab:green"}
-    for region, q in bands.items():
-        c = colours.get(region, "tab:blue")
-        ax.fill_between(days, q["q05"], q["q95"], color=c, alpha=0.18, lw=0, label=f"{region} 90 %")
-        ax.fill_between(days, q["q25"], q["q75"], color=c, alpha=0.35, lw=0, label=f"{region} 50 %")
-        ax.plot(days, q["q50"], color=c, lw=2, label=f"{region} median")
+    for compartment, q in bands.items():
+        c = colours.get(compartment, "tab:blue")
+        name = compartment_label(compartment)
+        ax.fill_between(days, q["q05"], q["q95"], color=c, alpha=0.18, lw=0, label=f"{name} 90 %")
+        ax.fill_between(days, q["q25"], q["q75"], color=c, alpha=0.35, lw=0, label=f"{name} 50 %")
+        ax.plot(days, q["q50"], color=c, lw=2, label=f"{name} median")
     for d, v in observed:
         ax.plot([d], [v], "k*", ms=10)
     ax.set_xlabel("days after the latest visit")
@@ -90,10 +95,24 @@ def volume_bands_figure(
     return to_png(fig, "white")
 
 
-def probability_panel(background: Volume, probability: Volume, *, title: str) -> bytes:
-    """Axial, coronal and sagittal slices of a probability map (0–1) over an MRI volume."""
+def probability_panel(
+    background: Volume,
+    probability: Volume,
+    *,
+    title: str,
+    label: str = "probability of tumour",
+    focus: Volume | None = None,
+) -> bytes:
+    """Axial, coronal and sagittal slices of a 0–1 map over an MRI volume.
+
+    Args:
+        label: colour-bar label (e.g. "segmentation uncertainty" for a TTA map).
+        focus: a label volume whose centroid the slices pass through (default: the map's
+            region above 0.5).
+    """
     plt = _mpl()
-    c = center_of_interest(probability.with_data(probability.data > 0.5), None, probability.shape)
+    seed = focus if focus is not None else probability.with_data(probability.data > 0.5)
+    c = center_of_interest(seed, None, probability.shape)
     bg = background.data.astype(np.float32)
     pr = probability.data.astype(np.float32)
     views = [
@@ -110,6 +129,6 @@ def probability_panel(background: Volume, probability: Volume, *, title: str) ->
         )
         ax.contour(np.flipud(p), levels=[0.5], colors="cyan", linewidths=0.8)
         ax.set_axis_off()
-    fig.colorbar(im, ax=axes, fraction=0.02, label="probability of tumour")
+    fig.colorbar(im, ax=axes, fraction=0.02, label=label)
     fig.suptitle(title, fontsize=10)
     return to_png(fig, "white")

@@ -80,6 +80,8 @@ class ForecastScore:
         observed_ml / predicted_ml_median: volumes (mL); ``volume_error_ml`` = predicted − observed.
         source: where the forecasting state came from (``"prior"``, ``"calibrated"``, ...).
         plan: name of the treatment plan the forecast assumed (``"none"`` = untreated).
+        legacy: read from a record stored before like-with-like scoring, which compared the
+            T1ce-visible prediction (tumour-core sized) with the enhancing rim ET alone.
     """
 
     forecast_from: str
@@ -92,6 +94,7 @@ class ForecastScore:
     volume_error_ml: float
     source: str
     plan: str
+    legacy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +116,7 @@ class ForecastScore:
             volume_error_ml=float(payload["volume_error_ml"]),
             source=str(payload.get("source", "")),
             plan="unknown",
+            legacy=True,
         )
 
     def line(self) -> str:

@@ -1,17 +1,27 @@
-"""Assemble the twin's report from its stored visits and model artifacts."""
+"""Assemble the twin's report from its stored visits and model artifacts.
+
+Model results are named like with like (a compartment with the observed region it predicts,
+see :mod:`braintwin.report.naming`), every forecast names the treatment plan it assumed, a
+model older than the newest visit is flagged, and numbers are formatted (no raw records).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from braintwin.report import Section, build_report, png_img
+from braintwin.report.naming import compartment_label, plan_summary
 from braintwin.twin.twin import Twin
 from braintwin.types import Modality
+
+if TYPE_CHECKING:
+    from braintwin.calibrate import Posterior
+    from braintwin.store.records import Artifact
 
 __all__ = ["default_report_path", "model_sections", "write_report"]
 
@@ -19,6 +29,25 @@ __all__ = ["default_report_path", "model_sections", "write_report"]
 def default_report_path(twin: Twin) -> Path:
     """``$BRAINTWIN_HOME/reports/<pseudonym>.html`` (the file name carries no identifier)."""
     return Path(twin.store.home) / "reports" / f"{twin.id}.html"
+
+
+def _value(v: Any) -> str:
+    """A stored value as a reader wants it: 3-4 significant digits, lists joined."""
+    if isinstance(v, bool) or v is None:
+        return "–" if v is None else ("yes" if v else "no")
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return ", ".join(_value(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _flag(text: str) -> str:
+    return f'<div class="flag">{html.escape(text)}</div>'
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -59,11 +88,56 @@ def _posterior_section(twin: Twin) -> Section | None:
         _table(["parameter", "unit", "median", "50 % interval", "90 % interval"], rows),
         png_img(posterior_figure(post.names, post.samples, prior), "posterior"),
     ]
-    parts += [f'<div class="flag">{html.escape(n)}</div>' for n in post.notes]
-    diag = {k: v for k, v in post.diagnostics.items() if isinstance(v, int | float | str)}
+    parts += [_flag(n) for n in _current_notes(post)]
+    diag = [[k, _value(v)] for k, v in post.diagnostics.items() if not isinstance(v, dict)]
     if diag:
-        parts.append(f'<p class="muted">Sampler diagnostics: {html.escape(str(diag))}</p>')
+        parts.append('<p class="muted">Sampler diagnostics</p>')
+        parts.append(_table(["quantity", "value"], diag))
     return Section("Growth model: posterior", "".join(parts))
+
+
+_ONE_VISIT_NOTE = "one visit only"
+
+
+def _current_notes(post: Posterior) -> list[str]:
+    """The posterior's notes without the one-visit banner once more visits were assimilated
+    (``calibrate.assimilate`` carries the previous posterior's notes forward)."""
+    if len(post.visit_dates) < 2:
+        return list(post.notes)
+    return [n for n in post.notes if not n.startswith(_ONE_VISIT_NOTE)]
+
+
+def _forecast_plan(twin: Twin, art: Artifact) -> tuple[str, str]:
+    """(plan summary, where it came from) of a stored forecast."""
+    if "plan" in art.payload:  # stored with the forecast (CLI forecasts, newer model code)
+        origin = str(art.payload.get("plan_origin") or "stored with the forecast")
+        return plan_summary(art.payload["plan"]), origin
+    # Older records: the plan in force when the forecast was made.
+    plans = [
+        p
+        for p in twin.store.artifacts(twin.id, "plan", load_volumes=False)
+        if p.created_at <= art.created_at
+    ]
+    if plans:
+        return plan_summary(plans[-1].payload), "the twin's stored plan when it was made"
+    return plan_summary(None), "no plan was stored when it was made"
+
+
+def _status_section(twin: Twin) -> Section | None:
+    from braintwin.twin.state import model_status
+
+    status = model_status(twin)
+    if not status.stale:
+        return None
+    hint = f"run `braintwin update {twin.id}` to bring it up to date"
+    if status.posterior_date is None:
+        text = f"The model is out of date: {status.reason}; {hint}."
+    else:
+        text = (
+            f"The model is out of date: {status.reason}. The posterior and forecasts below "
+            f"have not seen the visit of {status.newest_visit}; {hint}."
+        )
+    return Section("Model status", _flag(text))
 
 
 def _forecast_section(twin: Twin) -> Section | None:
@@ -76,21 +150,44 @@ def _forecast_section(twin: Twin) -> Section | None:
     fc = Forecast.from_json(art.payload, art.volumes)
     visit = twin.visit(fc.start)
     background = visit.volumes.get(Modality.T1CE) or visit.reference
+    plan, origin = _forecast_plan(twin, art)
+    pairs = ", ".join(compartment_label(c) for c in fc.volume_ml)
     parts = [
         f"<p>Forecast from {fc.start} to {fc.date} ({(fc.date - fc.start).days} days), "
         f"{fc.n_samples} parameter draws from the {html.escape(fc.source)}; predicted masks at "
         f"probability ≥ {fc.credibility:.2f}.</p>",
-        png_img(volume_bands_figure(fc.days, fc.volume_ml), "volume bands"),
+        f"<p><b>Treatment plan assumed:</b> {html.escape(plan)} ({html.escape(origin)}).</p>",
+        f"<p><b>Compartments and the observed regions they predict:</b> {html.escape(pairs)}. "
+        "The T1ce-visible compartment is the whole tumour core inside the enhancing rim "
+        "(TC = necrosis + enhancing), not the rim alone (ET).</p>",
     ]
-    for region, prob in fc.probability.items():
+    newest = twin.visit_dates()[-1]
+    if fc.start < newest:
+        parts.append(
+            _flag(
+                f"This forecast was made from the visit of {fc.start}; a newer visit "
+                f"({newest}) exists."
+            )
+        )
+    parts.append(png_img(volume_bands_figure(fc.days, fc.volume_ml), "volume bands"))
+    for compartment, prob in fc.probability.items():
         if prob.same_grid(background):
-            title = f"P(tumour {region}) on {fc.date}"
+            title = f"P({compartment_label(compartment)}) on {fc.date}"
             parts.append(png_img(probability_panel(background, prob, title=title), title))
     if fc.progression:
-        rows = [[k, v] for k, v in fc.progression.items() if not isinstance(v, list | dict)]
-        parts.append("<h4>Time to progression (RANO-style volume threshold)</h4>")
+        # calibrate's wording says "enhancing volume" for the T1ce-visible (TC) compartment
+        tc = f"{compartment_label('enhancing')} volume"
+        rows = [
+            [k.replace("_", " "), _value(v).replace("enhancing volume", tc)]
+            for k, v in fc.progression.items()
+            if not isinstance(v, list | dict)
+        ]
+        parts.append(
+            "<h4>Time to progression (RANO-style volume threshold on the "
+            f"{html.escape(compartment_label('enhancing'))})</h4>"
+        )
         parts.append(_table(["quantity", "value"], rows))
-    parts += [f'<div class="flag">{html.escape(n)}</div>' for n in fc.notes]
+    parts += [_flag(n) for n in fc.notes]
     return Section("Forecast", "".join(parts))
 
 
@@ -105,11 +202,11 @@ def _scores_section(twin: Twin) -> Section | None:
             s.forecast_from,
             s.target_date,
             s.plan,
-            f"{s.compartment} vs {s.region}",
-            f"{s.dice:.3f}",
-            f"{s.predicted_ml_median:.2f}",
-            f"{s.observed_ml:.2f}",
-            f"{s.volume_error_ml:+.2f}",
+            s.region + (" (old scoring)" if s.legacy else ""),
+            _value(s.dice),
+            _ml(s.predicted_ml_median),
+            _ml(s.observed_ml),
+            f"{s.volume_error_ml:+.1f}",
         ]
         for s in scores
     ]
@@ -117,17 +214,31 @@ def _scores_section(twin: Twin) -> Section | None:
         "made from",
         "for",
         "plan",
-        "compartment vs observed region",
+        "observed region",
         "Dice",
         "predicted mL",
         "observed mL",
         "error mL",
     ]
-    return Section(
-        "Forecasts scored against what happened",
+    parts = [
         "<p>Before each new visit was assimilated, the twin forecast it from its previous "
-        "state; these are the errors of those prospective forecasts.</p>" + _table(header, rows),
-    )
+        "state; these are the errors of those prospective forecasts. The T1ce-visible "
+        "compartment is compared with the observed tumour core (TC).</p>",
+        _table(header, rows),
+    ]
+    if any(s.legacy for s in scores):
+        parts.append(
+            _flag(
+                "Rows marked 'old scoring' were scored before like-with-like comparison: "
+                "a prediction of the tumour core was compared with the enhancing rim (ET) "
+                "alone, so their Dice and error overstate the forecast's error."
+            )
+        )
+    return Section("Forecasts scored against what happened", "".join(parts))
+
+
+def _ml(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
 
 
 def _classification_section(record: dict[str, Any]) -> Section:
@@ -155,7 +266,12 @@ def _classification_section(record: dict[str, Any]) -> Section:
 
 def model_sections(twin: Twin) -> list[Section]:
     """Report sections for the twin's model state (empty before calibration)."""
-    out = [s for s in (_posterior_section(twin), _forecast_section(twin), _scores_section(twin))]
+    out = [
+        _status_section(twin),
+        _posterior_section(twin),
+        _forecast_section(twin),
+        _scores_section(twin),
+    ]
     return [s for s in out if s is not None]
 
 
