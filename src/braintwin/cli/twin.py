@@ -44,19 +44,38 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--export", help="Also write NIfTI, DICOM-SEG and STL meshes here."),
         ] = None,
+        import_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--import",
+                help="Use this expert or corrected label file (BraTS labels or a binary "
+                "enhancing mask, on the grid of one of the visit's images or the twin's grid) "
+                "instead of segmenting.",
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
         """Segment a stored visit (tumour labels 1/2/4), measure it and store the result."""
+        from braintwin.cli.core import echo_model_status
         from braintwin.twin import Twin
 
         twin = Twin.open(patient, store=open_store(db))
         date = parse_date(visit)
+        flags: list[str] = []
         with step_progress("segment") as update:
-            update(f"segmenting with {method}" + (" (+ uncertainty)" if uncertainty else ""), 0.1)
-            flags = twin.segment(date, method=method, uncertainty=uncertainty)
+            if import_file is not None:
+                method = "expert"
+                update(f"importing {import_file.name}", 0.1)
+                twin.import_segmentation(import_file, date)
+            else:
+                update(
+                    f"segmenting with {method}" + (" (+ uncertainty)" if uncertainty else ""), 0.1
+                )
+                flags = twin.segment(date, method=method, uncertainty=uncertainty)
             update("reading the stored result", 0.9)
             v = twin.visit(date)
-        typer.echo(f"patient {twin.id}: visit {v.date} segmented with {method}")
+        what = "imported" if import_file is not None else f"segmented with {method}"
+        typer.echo(f"patient {twin.id}: visit {v.date} segmentation {what}")
         seen = _observable(v.meta, v.modalities)
         for region in ("WT", "TC", "ET"):
             m = v.measurements.get(region)
@@ -74,6 +93,7 @@ def register(app: typer.Typer) -> None:
 
             for p in export_visit(v, export, patient_id=twin.id):
                 typer.echo(f"  wrote {p}")
+        echo_model_status(twin)
 
 
 def _observable(meta: dict[str, Any], modalities: Any) -> frozenset[str]:

@@ -121,12 +121,12 @@ class ForecastScore:
 
     def line(self) -> str:
         """One human line, naming the compartment and the region it was compared with."""
-        what = {"enhancing": "T1ce-visible", "flair": "FLAIR-visible"}.get(
-            self.compartment, self.compartment
-        )
+        from braintwin.report.naming import compartment_label
+
         return (
             f"forecast for {self.target_date} made from {self.forecast_from} ({self.plan} plan): "
-            f"{what} tumour vs observed {self.region}: Dice {self.dice:.2f}, "
+            f"{compartment_label(self.compartment)} vs observed {self.region}: "
+            f"Dice {self.dice:.2f}, "
             f"{self.predicted_ml_median:.1f} mL predicted vs {self.observed_ml:.1f} mL observed"
         )
 

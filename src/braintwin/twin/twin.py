@@ -448,8 +448,8 @@ class Twin:
     ) -> list[str]:
         """(Re-)segment a stored visit (latest by default), measure it and store the result.
 
-        Returns the segmentation's flags (e.g. missing modalities, empty prediction); the
-        model becomes stale when the segmentation changed (``braintwin update`` resumes).
+        Returns the segmentation's flags (e.g. missing modalities, empty prediction). When the
+        segmentation changed, :meth:`model_status` says the model is stale (``update`` fixes it).
         """
         from braintwin.twin.ingest import segment_into
 
@@ -464,9 +464,6 @@ class Twin:
             meta=visit.meta,
         )
         self.store.log_event(self.id, "segment", {"date": str(visit.date), "method": method})
-        status = self.model_status()
-        if status.stale:
-            flags.append(f"{status.reason}: run `braintwin update {self.id}`")
         return flags
 
     def classify(
