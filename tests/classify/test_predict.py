@@ -114,3 +114,57 @@ def test_shipped_weights_classify_real_slices(shared_data: Path) -> None:
             p = classify_image(f, explain=False)
             correct += p.label == name
     assert correct >= 6  # of 8; chance is 2
+
+
+def _fixed_prediction(label: str) -> Prediction:
+    probs = dict.fromkeys(CLASSES, 0.1)
+    probs[label] = 0.7
+    return Prediction(probabilities=probs, label=label)
+
+
+@pytest.mark.parametrize(
+    ("label", "ml", "modality", "disagree", "n_flags"),
+    [
+        ("notumor", 72.0, Modality.T1CE, True, 1),  # tumour segmented, classifier says none
+        ("notumor", 72.0, Modality.FLAIR, True, 2),  # ... and no T1ce
+        ("notumor", 0.5, Modality.T1CE, False, 0),  # below 1 mL: no contradiction
+        ("glioma", 72.0, Modality.T1CE, False, 0),
+        ("glioma", 0.0, Modality.T1CE, True, 1),  # a type, but nothing segmented
+        ("glioma", None, Modality.T1, False, 1),  # unsegmented visit without T1ce
+    ],
+)
+def test_visit_flags(
+    label: str, ml: float | None, modality: Modality, disagree: bool, n_flags: int
+) -> None:
+    from braintwin.classify.predict import _visit_flags
+
+    got_disagree, flags = _visit_flags(_fixed_prediction(label), ml, modality)
+    assert got_disagree is disagree and len(flags) == n_flags
+    if modality is not Modality.T1CE:
+        assert any("no T1ce" in f and modality.value.upper() in f for f in flags)
+    if disagree:
+        assert any(f.startswith("disagreement") for f in flags)
+
+
+def test_visit_without_t1ce_uses_flair_and_says_so(
+    tiny_weights: Path, rng: np.random.Generator
+) -> None:
+    vol, seg = _head_volume(rng, tumour=True)
+    flair = Volume(vol.data, vol.affine, Modality.FLAIR)
+    t1 = Volume(vol.data * 0.5, vol.affine, Modality.T1)
+    mask = Volume((vol.data > 50).astype(np.uint8), vol.affine, Modality.MASK)
+    visit = Visit(
+        date=dt.date(2020, 1, 1),
+        volumes={Modality.T1: t1, Modality.FLAIR: flair},
+        segmentation=seg,
+        brain_mask=mask,
+    )
+    p = classify_visit(visit, explain=False, weights=tiny_weights)
+    assert p.modality == "flair" and p.tumour_ml == pytest.approx(
+        np.count_nonzero(seg.data) * 3.0 / 1000.0
+    )
+    assert any("no T1ce" in f for f in p.flags)
+    d = p.to_dict()
+    assert {"flags", "disagreement", "modality", "tumour_ml"} <= set(d)
+    if p.label == "notumor" and (p.tumour_ml or 0) >= 1.0:
+        assert p.disagreement

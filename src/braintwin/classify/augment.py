@@ -19,6 +19,7 @@ __all__ = [
     "apply_augmentation",
     "random_augmentation",
     "random_skull_strip",
+    "random_twin_view",
     "reframe",
     "strip_rim",
 ]
@@ -176,4 +177,32 @@ def random_skull_strip(
     for i in chosen.tolist():
         d = int(torch.randint(depth[0], depth[1] + 1, (1,), generator=gen))
         out[i : i + 1] = reframe(strip_rim(x[i : i + 1], d))
+    return out
+
+
+def random_twin_view(
+    x: torch.Tensor, gen: torch.Generator, *, p: float = 0.5, depth: tuple[int, int] = (5, 12)
+) -> torch.Tensor:
+    """For a random ``p`` of the batch: the slice as the twin shows a visit to the classifier.
+
+    A twin visit is skull-stripped and its brain quantile-matched to the training brains
+    (:mod:`braintwin.classify.volume_slices`, :mod:`braintwin.classify.intensity`). Here:
+    :func:`strip_rim` (depth drawn in ``depth`` pixels), :func:`reframe`, then the remaining
+    brain pixels (> 0) quantile-matched to the same shipped reference, background 0.
+    """
+    import numpy as np
+
+    from braintwin.classify.intensity import match_to_reference
+
+    chosen = torch.nonzero(torch.rand(x.shape[0], generator=gen) < p).flatten()
+    if chosen.numel() == 0:
+        return x
+    out = x.clone()
+    for i in chosen.tolist():
+        d = int(torch.randint(depth[0], depth[1] + 1, (1,), generator=gen))
+        y = reframe(strip_rim(x[i : i + 1], d))[0, 0].numpy()
+        brain = y > 0.0
+        if int(brain.sum()) >= 256:
+            y = match_to_reference(y, brain)
+        out[i, 0] = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
     return out

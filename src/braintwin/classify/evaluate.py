@@ -21,7 +21,7 @@ from braintwin.classify.dataset import CLASSES, load_prepared
 from braintwin.classify.metrics import classification_metrics
 from braintwin.errors import ConfigurationError
 
-__all__ = ["evaluate_folder", "evaluate_volumes", "validation_subset"]
+__all__ = ["evaluate_folder", "validation_subset"]
 
 
 def validation_subset(images: np.ndarray, labels: np.ndarray, info: dict[str, Any]) -> np.ndarray:
@@ -108,59 +108,3 @@ def evaluate_folder(
             FlipAverage(clf.model), data.images[idx], y, progress=progress
         )
     return result
-
-
-def evaluate_volumes(
-    data_dir: str | Path,
-    label: str,
-    *,
-    use_segmentation: bool = True,
-    weights: str | Path | None = None,
-    progress: Callable[[str, float], None] | None = None,
-) -> dict[str, Any]:
-    """3D check: classify every case of a BraTS-layout folder whose true class is ``label``.
-
-    Each case's T1ce volume goes through :func:`~braintwin.classify.predict.classify_volume_slices`
-    (slices chosen by the case's ``*_seg`` file when ``use_segmentation``, else by head area),
-    as a twin visit would. BraTS cases are all gliomas, so ``label="glioma"`` there. Returns
-    accuracy, predicted-label counts, mean calibrated probability of ``label`` and per-case rows.
-    """
-    from braintwin.classify.predict import classify_volume_slices
-    from braintwin.segment.data import list_brats_cases, load_brats_case
-    from braintwin.types import Modality
-
-    if label not in CLASSES:
-        raise ConfigurationError(f"unknown class {label!r}", f"choose one of {list(CLASSES)}")
-    cases = list_brats_cases(Path(data_dir))
-    rows = []
-    t0 = time.perf_counter()
-    for i, case in enumerate(cases):
-        vols, seg = load_brats_case(case, (Modality.T1CE,))
-        if Modality.T1CE not in vols:
-            continue
-        pred = classify_volume_slices(
-            vols[Modality.T1CE], seg if use_segmentation else None, explain=False, weights=weights
-        )
-        rows.append(
-            {
-                "case": case.name,
-                "label": pred.label,
-                "p_true": pred.probabilities[label],
-                "slices": len(pred.slices),
-            }
-        )
-        if progress is not None:
-            progress(f"case {i + 1}/{len(cases)}", (i + 1) / len(cases))
-    if not rows:
-        raise ConfigurationError(f"no case with a T1ce volume in {data_dir}")
-    counts = {c: sum(r["label"] == c for r in rows) for c in CLASSES}
-    return {
-        "n": len(rows),
-        "true_label": label,
-        "slice_selection": "segmentation" if use_segmentation else "head area",
-        "accuracy": counts[label] / len(rows),
-        "predicted": counts,
-        "mean_p_true": float(np.mean([r["p_true"] for r in rows])),
-        "seconds_per_case": (time.perf_counter() - t0) / len(rows),
-        "cases": rows,
-    }

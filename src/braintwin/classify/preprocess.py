@@ -13,7 +13,14 @@ import numpy as np
 from braintwin.errors import InputError
 from braintwin.types import Volume
 
-__all__ = ["DEFAULT_SIZE", "axial_slice_ras", "foreground_bbox", "prepare_slice", "ras_data"]
+__all__ = [
+    "DEFAULT_SIZE",
+    "axial_slice_ras",
+    "foreground_bbox",
+    "is_blank",
+    "prepare_slice",
+    "ras_data",
+]
 
 DEFAULT_SIZE = 128  # pixels; the network input side
 
@@ -21,6 +28,30 @@ DEFAULT_SIZE = 128  # pixels; the network input side
 # percent of tissue brightness, and JPEG ringing stays below ~5 %.
 _BG_FRACTION = 0.08
 _MARGIN = 0.02  # fraction of the head's size kept around its bounding box
+# An image counts as blank when fewer than this fraction of its pixels (and fewer than
+# _MIN_PIXELS) differ from its median: a handful of hot pixels does not make an image.
+_BLANK_FRACTION = 0.002
+_MIN_PIXELS = 16
+
+
+def is_blank(img: np.ndarray, mask: np.ndarray | None = None) -> bool:
+    """True when ``img`` (inside ``mask`` when given) is one constant value up to a few outliers.
+
+    The spread is measured against the median: an image is blank when fewer than 16 pixels, or
+    fewer than 0.2 % of its (masked) pixels, differ from the median by more than a relative 1e-6.
+    A dark but structured image, a slice with a small head, or a z-scored slice whose
+    background is 0 are not blank.
+    """
+    vals = np.asarray(img, dtype=np.float64)
+    if mask is not None:
+        vals = vals[np.asarray(mask, dtype=bool)]
+    vals = vals[np.isfinite(vals)].ravel()
+    if vals.size == 0:
+        return True
+    med = float(np.median(vals))
+    tol = 1e-6 * max(1.0, abs(med), float(np.percentile(np.abs(vals), 99)))
+    differing = int(np.count_nonzero(np.abs(vals - med) > tol))
+    return differing < max(_MIN_PIXELS, _BLANK_FRACTION * vals.size)
 
 
 def foreground_bbox(img: np.ndarray) -> tuple[int, int, int, int]:
@@ -66,9 +97,11 @@ def prepare_slice(img: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
         raise InputError(f"expected a 2D slice, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise InputError("slice contains NaN/Inf pixels", "fix or re-export the image")
-    lo_all, hi_all = float(arr.min()), float(arr.max())
-    if hi_all - lo_all <= 1e-6 * max(1.0, abs(hi_all)):
-        raise InputError("image is blank (one constant intensity)", "give an MRI slice")
+    if is_blank(arr):
+        raise InputError(
+            "image is blank (one intensity apart from at most a few outlier pixels)",
+            "give an MRI slice with visible anatomy",
+        )
     r0, r1, c0, c1 = foreground_bbox(arr)
     crop = arr[r0:r1, c0:c1]
     lo = float(np.percentile(crop, 0.5))

@@ -53,6 +53,10 @@ class TrainConfig:
     #: Fraction of training images whose outer head rim is cut away (skull-stripping
     #: imitation, :func:`braintwin.classify.augment.random_skull_strip`); 0 = off.
     p_skull_strip: float = 0.0
+    #: Fraction of training images shown as the twin shows a visit: skull-stripped and the
+    #: brain quantile-matched to the reference (:func:`~braintwin.classify.augment.
+    #: random_twin_view`); applied to the images not already skull-stripped; 0 = off.
+    p_twin_view: float = 0.0
 
 
 def _metrics(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, Any]:
@@ -108,7 +112,11 @@ def train_classifier(
     import torch
     import torch.nn.functional as F
 
-    from braintwin.classify.augment import random_augmentation, random_skull_strip
+    from braintwin.classify.augment import (
+        random_augmentation,
+        random_skull_strip,
+        random_twin_view,
+    )
     from braintwin.classify.dedup import group_near_duplicates, phash, split_groups
     from braintwin.classify.model import SliceResNet, batch_logits
 
@@ -157,6 +165,8 @@ def train_classifier(
             x = x_all[idx][:, None].float() / 255.0
             if cfg.p_skull_strip > 0:
                 x = random_skull_strip(x, gen, p=cfg.p_skull_strip)
+            if cfg.p_twin_view > 0:
+                x = random_twin_view(x, gen, p=cfg.p_twin_view)
             x = random_augmentation(x, gen)
             loss = F.cross_entropy(model(x), y_all[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)

@@ -111,25 +111,45 @@ def eval_classify(
 
 @eval_app.command("classify-volumes")
 def eval_classify_volumes(
-    data_dir: Annotated[Path, typer.Argument(help="BraTS-layout folder (CASE/CASE_t1ce.nii.gz).")],
+    data_dir: Annotated[
+        Path, typer.Argument(help="Folder of case folders (BraTS layout: CASE/CASE_t1ce.nii.gz).")
+    ],
     label: Annotated[str, typer.Option(help="The true class of every case.")] = "glioma",
-    segmentation: Annotated[
-        bool,
-        typer.Option(help="Choose slices by the case's *_seg file (else by head area)."),
-    ] = True,
+    without: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated modalities to drop after reading (e.g. t1ce: a visit "
+            "without contrast)."
+        ),
+    ] = "",
     weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped).")] = None,
 ) -> None:
-    """3D check: classify each case's T1ce volume as a twin visit would (JSON last)."""
-    from braintwin.classify.evaluate import evaluate_volumes
+    """Tumour type of each case exactly as `ingest` makes it: read, preprocess, segment with
+    the network (expert *_seg files are ignored), classify. Per-case rows, count, JSON last."""
+    import torch
 
-    res = evaluate_volumes(
-        data_dir, label, use_segmentation=segmentation, weights=weights, progress=_progress
+    from braintwin.twin.evaluate_classify import evaluate_classification_visits
+
+    torch.set_num_threads(2)
+    res = evaluate_classification_visits(
+        data_dir,
+        label,
+        without=[m for m in without.split(",") if m.strip()],
+        weights=weights,
+        progress=_progress,
     )
     for r in res["cases"]:
-        typer.echo(f"{r['case']:<28} {r['label']:<11} P({label})={r['p_true']:.3f}")
+        ml = "-" if r["tumour_ml"] is None else f"{r['tumour_ml']:.1f} mL"
+        typer.echo(
+            f"{r['case']:<28} {r['label']:<11} p={r['probabilities'][r['label']]:.3f}  "
+            f"P({label})={r['p_true']:.3f}  {r['modality']}  tumour {ml}"
+        )
+        for flag in r["flags"]:
+            typer.echo(f"    ! {flag}")
     typer.echo(
-        f"n={res['n']}  accuracy={res['accuracy']:.3f}  predicted={res['predicted']}  "
-        f"mean P({label})={res['mean_p_true']:.3f}  ({res['slice_selection']})"
+        f"{res['correct']}/{res['n']} called {label}  predicted={res['predicted']}  "
+        f"mean P({label})={res['mean_p_true']:.3f}  flagged={res['flagged']}  "
+        f"{res['seconds_per_case']:.0f} s/case  ({res['path']})"
     )
     emit_json(res)
 
@@ -157,13 +177,22 @@ def train_classify(
             help="Fraction of images with the head rim cut away (skull-strip imitation).",
         ),
     ] = 0.0,
+    twin_view: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fraction of images shown as the twin shows a visit (skull-stripped, brain "
+            "quantile-matched to the shipped intensity reference).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Train the tumour-type classifier from scratch (seeded; default = the shipped run)."""
     import dataclasses
 
     from braintwin.classify.train import TrainConfig, train_classifier
 
-    cfg = TrainConfig(seed=seed, threads=threads, p_skull_strip=skull_strip)
+    cfg = TrainConfig(seed=seed, threads=threads, p_skull_strip=skull_strip, p_twin_view=twin_view)
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)
     if lr is not None:
