@@ -102,7 +102,11 @@ def prepare_visit(
     _step(progress, "reading images", 0.0)
     if images is None:
         images = read_visit_images(
-            Path(source), modalities=opts.modalities, modality=opts.modality, root=opts.root
+            Path(source),
+            modalities=opts.modalities,
+            modality=opts.modality,
+            root=opts.root,
+            spacing=opts.spacing_override,
         )
     timings["read"] = time.perf_counter() - t0
     real_date = date or images.study_date
@@ -144,7 +148,11 @@ def prepare_visit(
         },
     )
 
-    if opts.segment:
+    if opts.segmentation is not None:
+        # TEMPORARY (h6-evalforecast): minimal --seg handling, to be replaced by the twin
+        # owner's version (validation of grids, label conventions, provenance).
+        _import_segmentation(visit, opts, images.volumes)
+    elif opts.segment:
         t2 = time.perf_counter()
         _step(progress, f"segmenting ({opts.segment})", 0.75)
         flags += segment_into(visit, opts.segment)
@@ -153,6 +161,31 @@ def prepare_visit(
     timings["total"] = time.perf_counter() - t0
     visit.meta["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return PreparedVisit(visit, images.digest, real_date, flags, timings)
+
+
+def _import_segmentation(visit: Visit, opts: IngestOptions, natives: dict[Modality, Any]) -> None:
+    """TEMPORARY: put an expert label file (binary mask = enhancing) on the visit grid."""
+    from braintwin.io import load_nifti
+    from braintwin.measure import measure_segmentation
+    from braintwin.preprocess import apply_transform
+
+    assert opts.segmentation is not None
+    seg = load_nifti(opts.segmentation, Modality.SEG)
+    if opts.spacing_override is not None:
+        seg = seg.with_spacing(opts.spacing_override)
+    labels = np.rint(seg.data).astype(np.uint8)
+    if set(np.unique(labels).tolist()) <= {0, 1}:
+        labels = labels * np.uint8(4)  # a binary mask is the enhancing tumour
+    check_labels(labels)
+    partner = next((m for m, v in natives.items() if v.shape == seg.shape), None)
+    if partner is None:
+        raise InputError("the segmentation is not on the grid of any image of the visit")
+    matrix = _transform_of(visit.meta["transforms"], partner)
+    assert visit.brain_mask is not None
+    moved = apply_transform(seg.with_data(labels, Modality.SEG), matrix, visit.brain_mask)
+    visit.segmentation = moved
+    visit.measurements = _jsonable(measure_segmentation(moved))
+    visit.meta["segmentation"] = {"method": "imported", "flags": []}
 
 
 def _seg_partner(volumes: dict[Modality, Volume]) -> Modality:

@@ -147,6 +147,7 @@ class Twin:
             modality=opts.modality,
             root=opts.root,
             secret=load_or_create_secret(self.store.home),
+            spacing=opts.spacing_override,  # TEMPORARY (h6): until the twin owner's --spacing
         )
         if self.store.has_patient(self.id):
             stored = self.store.find_visit(self.id, images.digest)
