@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from braintwin.calibrate.baselines import dice
 from braintwin.calibrate.evaluation import PairOutcome, TwinScore, score_outcomes
 from braintwin.calibrate.progression import PairFiles, pair_files
 from braintwin.errors import BraintwinError, InputError
@@ -164,12 +165,16 @@ def evaluate_forecast(
         pairs: only these pair folders (default: all).
         progress: callback ``(message, fraction)``.
     """
+    if segment not in SEGMENT_MODES:
+        raise InputError(f"unknown --segment {segment!r}", f"use one of {', '.join(SEGMENT_MODES)}")
     files = pair_files(root)
     if pairs:
         unknown = sorted(set(pairs) - {f.pair_id for f in files})
         if unknown:
             raise InputError(f"no pair folder(s) {unknown} under {root}")
         files = [f for f in files if f.pair_id in set(pairs)]
+    if loo and len(files) < 2:  # say so before the long ingests, not after
+        raise InputError("leave-one-out needs at least 2 pairs", "drop --loo or give more pairs")
     t0 = time.perf_counter()
     outcomes = []
     for i, f in enumerate(files):
@@ -178,7 +183,14 @@ def evaluate_forecast(
             if progress is not None
             else None
         )
-        outcomes.append(run_pair(f, spacing=spacing, segment=segment, progress=sub))
+        outcome = run_pair(f, spacing=spacing, segment=segment, progress=sub)
+        outcomes.append(outcome)
+        if progress is not None:  # a long run: show each pair's result as it comes
+            progress(
+                f"pair {f.pair_id} done: twin Dice {outcome.twin.dice:.3f}, no_growth Dice "
+                f"{dice(outcome.baseline, outcome.follow_up):.3f}",
+                (i + 1) / len(files),
+            )
     result = score_outcomes(outcomes, rate_mm_per_day=rate_mm_per_day, loo=loo)
     regions = sorted({o.twin.region for o in outcomes})
     head = {
