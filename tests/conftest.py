@@ -92,6 +92,13 @@ def brats_case() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_brats_case(brats_dir: Path) -> Path:
+    """The shared ``Brats18_2013_11_1`` itself, for tests whose assertions are about that case
+    (skips like ``shared_data`` when absent)."""
+    return brats_dir / SHARED_BRATS_CASE
+
+
+@pytest.fixture(scope="session")
 def progression_dir() -> Path:
     """Real follow-up pairs in the progression layout: the six shared pairs when present,
     else the one cropped real pair shipped in tests/data/progression."""
