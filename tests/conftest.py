@@ -1,7 +1,16 @@
-"""Shared fixtures: a seeded rng, tiny known-answer volumes and the real data in ../shared/data.
+"""Shared fixtures: a seeded rng, tiny known-answer volumes and real data.
 
-Real-data tests skip when ../shared/data is absent on a developer machine, but fail in CI
-(``CI=true``), where the data is always beside the checkout.
+Real data come from two places:
+
+* ``../shared/data`` (or ``$BRAINTWIN_SHARED_DATA``): the larger development set. Tests that need
+  it as a whole (``shared_data``, ``brats_dir``: many cases, full-size progression scans, the
+  Kaggle slices) skip when it is absent on a developer machine, and fail in CI (``CI=true``),
+  where it is promised beside the checkout.
+* Small real data shipped in the repository, so that a fresh clone still runs the real-data
+  paths: the demo BraTS case ``src/braintwin/data/demo/Brats18_2013_3_1`` and a cropped real
+  follow-up pair in ``tests/data/progression`` (provenance in ``tests/data/PROVENANCE.md``).
+  ``brats_case`` and ``progression_dir`` use the shared data when present and fall back to
+  these otherwise; they never skip.
 """
 
 from __future__ import annotations
@@ -15,6 +24,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Real data shipped with the repository (fresh-clone fallbacks; see the module docstring).
+SHIPPED_BRATS_CASE = REPO / "src" / "braintwin" / "data" / "demo" / "Brats18_2013_3_1"
+SHIPPED_PROGRESSION = REPO / "tests" / "data" / "progression"
+SHARED_BRATS_CASE = "Brats18_2013_11_1"
 
 
 def crop_case(src: Path, dst: Path, crop: int = 40) -> Path:
@@ -68,9 +81,35 @@ def brats_dir(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def brats_case(brats_dir: Path) -> Path:
-    """One real BraTS 2018 case folder (4 modalities + expert labels)."""
-    return brats_dir / "Brats18_2013_11_1"
+def brats_case() -> Path:
+    """One real BraTS 2018 case folder (4 modalities + expert labels).
+
+    The shared ``Brats18_2013_11_1`` when ../shared/data is present, else the shipped demo case
+    ``Brats18_2013_3_1`` (also a real BraTS 2018 training case, same layout and grid).
+    """
+    case = shared_data_dir() / "brats2018" / SHARED_BRATS_CASE
+    return case if case.is_dir() else SHIPPED_BRATS_CASE
+
+
+@pytest.fixture(scope="session")
+def shared_brats_case(brats_dir: Path) -> Path:
+    """The shared ``Brats18_2013_11_1`` itself, for tests whose assertions are about that case
+    (skips like ``shared_data`` when absent)."""
+    return brats_dir / SHARED_BRATS_CASE
+
+
+@pytest.fixture(scope="session")
+def progression_dir() -> Path:
+    """Real follow-up pairs in the progression layout: the six shared pairs when present,
+    else the one cropped real pair shipped in tests/data/progression."""
+    shared = shared_data_dir() / "progression"
+    return shared if (shared / "supplementary.csv").is_file() else SHIPPED_PROGRESSION
+
+
+@pytest.fixture(scope="session")
+def shipped_progression() -> Path:
+    """The cropped real pair shipped in tests/data/progression (same on every machine)."""
+    return SHIPPED_PROGRESSION
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Progression pairs (real data + a SYNTHETIC pair folder) and the forecast CLI commands."""
+"""Progression pairs (real data + a SYNTHETIC pair folder) and the forecast CLI commands.
+
+Real data: the six shared pairs when ../shared/data is present (``shared_data``), else the one
+cropped real pair shipped in tests/data/progression (``progression_dir``, ``shipped_progression``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from braintwin.calibrate.progression import (
     align_follow_up,
     head_mask,
     load_progression,
+    pair_files,
 )
 from braintwin.cli import main
 from braintwin.errors import InputError
@@ -40,9 +45,22 @@ def test_real_pairs_load_with_spacing_override(shared_data: Path) -> None:
     assert head[p.pre_mask.data].mean() > 0.8  # the tumour lies inside it
 
 
-def test_alignment_recovers_a_known_shift_on_a_real_scan(shared_data: Path) -> None:
+def test_shipped_pair_loads_with_known_numbers(shipped_progression: Path) -> None:
+    """Known answers of the shipped cropped pair (tests/data/PROVENANCE.md)."""
+    (files,) = pair_files(shipped_progression)
+    assert files.pair_id == "10" and files.interval_days == 90
+    (pair,) = load_progression(shipped_progression, align=False)
+    assert pair.pre_date == dt.date(1991, 7, 4) and pair.post_date == dt.date(1991, 10, 2)
+    assert pair.pre_mask.spacing == ASSUMED_SPACING_MM and pair.pre_mask.shape == (83, 92, 24)
+    assert int(pair.pre_mask.data.sum()) == 338 and int(pair.post_mask.data.sum()) == 160
+    head = head_mask(pair.pre_t1).data
+    assert head[pair.pre_mask.data].mean() > 0.8  # the tumour lies inside the head
+
+
+def test_alignment_recovers_a_known_shift_on_a_real_scan(progression_dir: Path) -> None:
     """Known answer: the follow-up is the baseline moved by (4, -3, 0) mm."""
-    pair = load_progression(shared_data / "progression", align=False)[3]
+    pairs = load_progression(progression_dir, align=False)
+    pair = pairs[3] if len(pairs) > 3 else pairs[-1]
     shift = np.eye(4)
     shift[:3, 3] = (4.0, -3.0, 0.0)
     moved_t1 = apply_transform(pair.pre_t1, shift, pair.pre_t1, order=1)
@@ -124,7 +142,7 @@ def _last_json(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_train_and_eval_forecast_cli(
+def test_train_forecast_cli_says_it_is_training(
     synthetic_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pop = tmp_path / "population.json"
@@ -140,36 +158,88 @@ def test_train_and_eval_forecast_cli(
             "--quiet",
         ]
     )
-    trained = _last_json(capsys)
+    out = capsys.readouterr().out
+    assert "training, not evaluation" in out
+    trained = json.loads(out.strip().splitlines()[-1])
     assert trained["trained_on"]["n"] == 2 and trained["uniform_expansion"]["rate_mm_per_day"] > 0
     assert json.loads(pop.read_text())["prior"]["kind"] == "log-normal"
-    _run(
-        [
-            "eval",
-            "forecast",
-            str(synthetic_pairs),
-            "--population",
-            str(pop),
-            "--n-samples",
-            "4",
-            "--quiet",
-        ]
-    )
-    res = _last_json(capsys)
-    assert res["n"] == 2
-    for m in ("twin", "no_growth", "uniform_expansion"):
-        assert 0 <= res[m]["dice"] <= 1 and res[m]["volume_error"] >= 0
-    # no_growth on a growing ball: Dice = V_pre·2 / (V_pre + V_post), never perfect.
-    assert res["no_growth"]["dice"] < 0.9
-    assert {r["pair"] for r in res["pairs"]} == {"01", "02"}
+
+
+def test_pair_files_lists_paths_and_dates(synthetic_pairs: Path) -> None:
+    files = pair_files(synthetic_pairs)
+    assert [f.pair_id for f in files] == ["01", "02"]
+    assert files[1].interval_days == 50 and files[0].post_mask.name == "Post_Mask.nii.gz"
+    (synthetic_pairs / "02" / "Post_Scan_T1.nii.gz").unlink()
+    with pytest.raises(InputError, match="Post_Scan_T1"):
+        pair_files(synthetic_pairs)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--spacing", "1,1"], "three voxel sizes"),
+        (["--spacing", "1,x,5"], "three voxel sizes"),
+        (["--segment", "magic"], "unknown --segment"),
+        (["--loo"], "at least 2 pairs"),
+        (["--pair", "99"], "no pair folder"),
+    ],
+)
+def test_eval_forecast_bad_options_fail_before_ingesting(
+    shipped_progression: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "forecast", str(shipped_progression), *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_eval_forecast_without_population_file_is_a_clear_error(
-    synthetic_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shipped_progression: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
         main(
-            ["eval", "forecast", str(synthetic_pairs), "--population", str(tmp_path / "none.json")]
+            [
+                "eval",
+                "forecast",
+                str(shipped_progression),
+                "--population",
+                str(tmp_path / "none.json"),
+            ]
         )
     assert exc.value.code == 2
     assert "train forecast" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_forecast_runs_the_twin_on_a_real_pair(
+    shipped_progression: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One path: the real pair goes through Twin.add_visit (spacing override, expert masks as
+    the visits' segmentations); the twin's stored score and both baselines in one JSON."""
+    monkeypatch.setenv("BRAINTWIN_DB_URL", "sqlite:////nonexistent/must-not-be-used.db")
+    _run(["eval", "forecast", str(shipped_progression), "--quiet"])
+    res = _last_json(capsys)
+    assert res["n"] == 1 and res["spacing_mm"] == [1.0, 1.0, 5.0]
+    assert res["segmentation"] == "expert" and "twin" in res["path"].lower()
+    (row,) = res["pairs"]
+    assert row["pair"] == "10" and row["interval_days"] == 90
+    assert row["input_spacing_mm"] == [1.0, 1.0, 5.0]
+    # Known answer: the masks hold 338 and 160 voxels of 1 x 1 x 5 mm (1.69 and 0.80 mL); the
+    # twin resamples them to its 1 mm grid (nearest neighbour), which keeps the volume close.
+    assert row["baseline_ml"] == pytest.approx(1.69, rel=0.15)
+    assert row["observed_ml"] == pytest.approx(0.80, rel=0.15)
+    assert row["twin"]["observed_ml_twin"] == pytest.approx(row["observed_ml"], abs=0.01)
+    assert row["alignment"]["method"].startswith("twin ingest")
+    assert row["alignment"]["rms_shift_mm"] < 25
+    assert row["observed_region"] in ("TC", "ET")
+    for m in ("twin", "no_growth", "uniform_expansion"):
+        assert 0 <= row[m]["dice"] <= 1 and row[m]["volume_error"] >= 0
+        assert res[m]["dice"] == pytest.approx(row[m]["dice"], abs=1e-4)
+    # no_growth predicts the baseline volume; its relative error follows from the two volumes.
+    assert row["no_growth"]["predicted_ml"] == pytest.approx(row["baseline_ml"])
+    assert row["no_growth"]["volume_error"] == pytest.approx(
+        abs(row["baseline_ml"] - row["observed_ml"]) / row["observed_ml"], rel=0.01
+    )

@@ -102,8 +102,9 @@ def test_bad_input(tmp_path: Path) -> None:
         save_mesh(verts, faces + len(verts), tmp_path / "x.stl")
 
 
-def test_real_case_meshes(brats_case: Path) -> None:
+def test_real_case_meshes(shared_brats_case: Path) -> None:
     """Expert labels of a real BraTS case: closed surfaces enclosing the voxel volume."""
+    brats_case = shared_brats_case  # the rim bounds below were measured on this very case
     import nibabel as nib
 
     img = nib.load(brats_case / f"{brats_case.name}_seg.nii.gz")

@@ -8,8 +8,9 @@ Public API:
   probability maps, masks at a credibility level, volume bands, time to progression.
 - ``assimilate(posterior, (date, seg)) -> Posterior`` — the previous posterior as the prior.
 - ``Prior``, ``literature_prior``, ``ObservationModel``, ``Posterior``, ``Forecast``.
-- Evaluation on longitudinal pairs: ``load_progression``, ``evaluate_pairs``, ``leave_one_out``,
-  baselines ``no_growth`` / ``uniform_expansion``, ``load_population``.
+- Longitudinal pairs: ``load_progression`` (training the population prior), baselines
+  ``no_growth`` / ``uniform_expansion``, ``load_population``; ``evaluation.score_outcomes`` scores
+  what the twin forecast (``braintwin.twin.evaluate_forecast`` runs the pairs through the twin).
 """
 
 from braintwin.calibrate.baselines import dice, no_growth, uniform_expansion, volume_error

@@ -1,160 +1,161 @@
-"""``braintwin eval forecast``: the twin against the no-growth and uniform-expansion baselines.
+"""Scores of ``braintwin eval forecast``: the twin's own forecast against two baselines.
 
-Every method forecasts the follow-up enhancing mask of each pair from the baseline mask and
-the interval between the scan dates, with population numbers fitted elsewhere (shipped JSON),
-or — with leave-one-out — fitted on the other pairs only.
+The twin side (ingesting each pair as two visits, reading its stored prospective score) lives in
+:mod:`braintwin.twin.evaluate_forecast`; this module only scores, on the twin's grid and with
+the twin's stored segmentations:
+
+* ``twin``: the Dice and volume the twin stored as its ``forecast_score`` when the follow-up
+  arrived (a forecast made from the baseline state only, before it saw the follow-up).
+* ``no_growth``: the follow-up equals the baseline region.
+* ``uniform_expansion``: the baseline region grown isotropically by ``rate * days`` mm; the rate
+  is the shipped population number, or, with leave-one-out, fitted on the other pairs only.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from braintwin.calibrate.baselines import dice, no_growth, uniform_expansion, volume_error
-from braintwin.calibrate.calibration import calibrate
-from braintwin.calibrate.forecasting import forecast
-from braintwin.calibrate.likelihood import ObservationModel
-from braintwin.calibrate.population import (
-    GRID_POINTS,
-    evaluate_pair_grid,
-    fit_population,
-    pair_inputs,
+from braintwin.calibrate.baselines import (
+    dice,
+    fit_expansion_rate,
+    no_growth,
+    uniform_expansion,
+    volume_error,
 )
-from braintwin.calibrate.priors import Prior
-from braintwin.calibrate.progression import SPACING_NOTE, ProgressionPair
 from braintwin.errors import InputError
 
-__all__ = ["METHODS", "evaluate_pairs", "leave_one_out", "twin_forecast_mask"]
+__all__ = ["METHODS", "PairOutcome", "TwinScore", "score_outcomes"]
 
 METHODS = ("twin", "no_growth", "uniform_expansion")
-Progress = Callable[[str, float], None]
+VOLUME_ERROR_DEFINITION = "|V_pred - V_obs| / V_obs per pair, mean over pairs"
 
 
-def twin_forecast_mask(
-    pair: ProgressionPair, population: dict[str, Any], *, n_samples: int = 32, seed: int = 0
-) -> np.ndarray:
-    """The twin's forecast of the follow-up enhancing mask (boolean, fine grid).
+@dataclass(frozen=True)
+class TwinScore:
+    """The twin's prospective score of one follow-up (its ``forecast_score`` artifact).
 
-    One visit only: the twin starts from the baseline mask and samples the population prior.
+    Attributes:
+        dice: Dice of the forecast mask against the observed region.
+        predicted_ml: median forecast volume (mL) of the compartment.
+        observed_ml: observed volume (mL) of the region, as the twin measured it.
+        source: what the forecast was made from (``"prior"``: a single-visit state).
+        region: the observed region the twin compared with (e.g. ``"TC"``).
     """
-    seg, brain = pair_inputs(pair)
-    obs = ObservationModel(**population.get("observation", {}))
-    post = calibrate(
-        [(pair.pre_date, seg)],
-        brain,
-        prior=Prior.from_dict(population["prior"]),
-        observation=obs,
-        seed=seed,
-    )
-    fc = forecast(
-        post,
-        None,
-        None,
-        pair.post_date,
-        None,
-        n_samples=n_samples,
-        credibility=float(population["credibility"]),
-        seed=seed,
-    )
-    return np.asarray(fc.masks["enhancing"].data, bool)
+
+    dice: float
+    predicted_ml: float
+    observed_ml: float
+    source: str
+    region: str
 
 
-def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    return {"dice": dice(pred, truth), "volume_error": volume_error(pred, truth)}
+@dataclass(frozen=True)
+class PairOutcome:
+    """One pair after it went through the twin: everything the scores need.
+
+    Attributes:
+        pair_id: the pair folder's name (not a patient identifier).
+        interval_days: days between the two visits.
+        baseline, follow_up: boolean observed regions on the twin's grid (follow-up registered
+            to the baseline by the twin's ingest).
+        grid_spacing_mm: voxel size of the twin's grid.
+        twin: the twin's stored prospective score.
+        details: JSON-able extras for the row (input spacing, alignment, segmentation source).
+    """
+
+    pair_id: str
+    interval_days: float
+    baseline: np.ndarray
+    follow_up: np.ndarray
+    grid_spacing_mm: tuple[float, float, float]
+    twin: TwinScore
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def voxel_ml(self) -> float:
+        return float(np.prod(self.grid_spacing_mm)) / 1000.0
 
 
-def _one_pair(pair: ProgressionPair, population: dict[str, Any], n_samples: int) -> dict[str, Any]:
-    truth = np.asarray(pair.post_mask.data, bool)
-    pre = np.asarray(pair.pre_mask.data, bool)
-    rate = float(population["uniform_expansion"]["rate_mm_per_day"])
-    preds = {
-        "twin": twin_forecast_mask(pair, population, n_samples=n_samples),
-        "no_growth": no_growth(pre),
-        "uniform_expansion": uniform_expansion(
-            pre, pair.interval_days, rate, pair.pre_mask.spacing
-        ),
+def _ml(mask: np.ndarray, voxel_ml: float) -> float:
+    return round(float(np.count_nonzero(mask)) * voxel_ml, 3)
+
+
+def _method(pred: np.ndarray, truth: np.ndarray, voxel_ml: float) -> dict[str, float]:
+    return {
+        "dice": round(dice(pred, truth), 4),
+        "volume_error": round(volume_error(pred, truth), 4),
+        "predicted_ml": _ml(pred, voxel_ml),
     }
-    row: dict[str, Any] = {"pair": pair.pair_id, "interval_days": pair.interval_days}
-    if "alignment" in pair.post_mask.meta:
-        a = pair.post_mask.meta["alignment"]
-        row["alignment"] = {k: a[k] for k in ("rms_shift_mm", "rotation_deg", "accepted")}
-    row.update({m: _scores(p, truth) for m, p in preds.items()})
-    return row
 
 
-def _summary(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+def _row(o: PairOutcome, rate: float) -> dict[str, Any]:
+    truth = np.asarray(o.follow_up, bool)
+    base = np.asarray(o.baseline, bool)
+    observed_ml = _ml(truth, o.voxel_ml)
+    twin_ve = abs(o.twin.predicted_ml - observed_ml) / max(observed_ml, o.voxel_ml)
+    expanded = uniform_expansion(base, o.interval_days, rate, o.grid_spacing_mm)
+    return {
+        "pair": o.pair_id,
+        "interval_days": o.interval_days,
+        "observed_region": o.twin.region,
+        "baseline_ml": _ml(base, o.voxel_ml),
+        "observed_ml": observed_ml,
+        "grid_spacing_mm": list(o.grid_spacing_mm),
+        **o.details,
+        "twin": {
+            "dice": round(o.twin.dice, 4),
+            "volume_error": round(twin_ve, 4),
+            "predicted_ml": round(o.twin.predicted_ml, 3),
+            "observed_ml_twin": round(o.twin.observed_ml, 3),
+            "forecast_from": o.twin.source,
+        },
+        "no_growth": _method(no_growth(base), truth, o.voxel_ml),
+        "uniform_expansion": {
+            **_method(expanded, truth, o.voxel_ml),
+            "rate_mm_per_day": rate,
+        },
+    }
+
+
+def score_outcomes(
+    outcomes: Sequence[PairOutcome],
+    *,
+    rate_mm_per_day: float | None = None,
+    loo: bool = False,
+) -> dict[str, Any]:
+    """Per-pair rows and per-method means (the DESIGN.md shape of ``eval forecast``).
+
+    Args:
+        outcomes: the pairs, as the twin saw them.
+        rate_mm_per_day: expansion rate of ``uniform_expansion`` (the shipped number); ignored
+            with ``loo``.
+        loo: fit the expansion rate for each pair on the other pairs' (baseline, follow-up)
+            only. The twin is not refitted: it fits nothing on these pairs.
+    """
+    if not outcomes:
+        raise InputError("no pairs to evaluate")
+    if loo and len(outcomes) < 2:
+        raise InputError("leave-one-out needs at least 2 pairs")
+    if not loo and rate_mm_per_day is None:
+        raise InputError("no expansion rate for uniform_expansion", "give one, or use --loo")
+    training = [(o.baseline, o.follow_up, o.interval_days, o.grid_spacing_mm) for o in outcomes]
+    rows = []
+    for i, o in enumerate(outcomes):
+        if loo:
+            rate = fit_expansion_rate([t for j, t in enumerate(training) if j != i])
+        else:
+            rate = float(rate_mm_per_day)  # type: ignore[arg-type]
+        rows.append(_row(o, rate))
     out: dict[str, Any] = {"n": len(rows)}
     for m in METHODS:
-        out[m] = {k: float(np.mean([r[m][k] for r in rows])) for k in ("dice", "volume_error")}
-    out["seconds_per_pair"] = seconds / max(len(rows), 1)
-    out["spacing_note"] = SPACING_NOTE
-    out["volume_error_definition"] = "|V_pred - V_true| / V_true, mean over pairs"
+        out[m] = {
+            k: round(float(np.mean([r[m][k] for r in rows])), 4) for k in ("dice", "volume_error")
+        }
+    out["twin_beats_no_growth"] = sum(r["twin"]["dice"] > r["no_growth"]["dice"] for r in rows)
+    out["volume_error_definition"] = VOLUME_ERROR_DEFINITION
     out["pairs"] = rows
-    return out
-
-
-def evaluate_pairs(
-    pairs: Sequence[ProgressionPair],
-    population: dict[str, Any],
-    *,
-    n_samples: int = 32,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Apply shipped population numbers unchanged to every pair; per-method mean scores."""
-    if not pairs:
-        raise InputError("no pairs to evaluate")
-    t0 = time.perf_counter()
-    rows = []
-    for i, p in enumerate(pairs):
-        rows.append(_one_pair(p, population, n_samples))
-        if progress is not None:
-            progress("forecasting pairs", (i + 1) / len(pairs))
-    out = _summary(rows, time.perf_counter() - t0)
-    out["mode"] = "shipped population numbers"
-    out["population_trained_on"] = population.get("trained_on")
-    return out
-
-
-def leave_one_out(
-    pairs: Sequence[ProgressionPair],
-    *,
-    n_samples: int = 32,
-    grid_points: int = GRID_POINTS,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Leave-one-out: population numbers fitted on n-1 pairs, the held-out one forecast.
-
-    The per-pair parameter grids do not depend on the training set, so they are computed once;
-    each fold re-fits the population numbers from the other pairs' grids only.
-    """
-    if len(pairs) < 2:
-        raise InputError("leave-one-out needs at least 2 pairs")
-    t0 = time.perf_counter()
-    grids = []
-    for i, p in enumerate(pairs):
-        grids.append(evaluate_pair_grid(p, n=grid_points))
-        if progress is not None:
-            progress("parameter grids", (i + 1) / len(pairs))
-    rows, folds = [], []
-    for i, held in enumerate(pairs):
-        train = [p for j, p in enumerate(pairs) if j != i]
-        pop = fit_population([g for j, g in enumerate(grids) if j != i], train)
-        rows.append(_one_pair(held, pop, n_samples))
-        folds.append(
-            {
-                "held_out": held.pair_id,
-                "rate_mm_per_day": pop["uniform_expansion"]["rate_mm_per_day"],
-                "prior_mean_log": pop["prior"]["mean"],
-                "prior_cov_log": pop["prior"]["cov"],
-                "credibility": pop["credibility"],
-            }
-        )
-        if progress is not None:
-            progress("leave-one-out folds", (i + 1) / len(pairs))
-    out = _summary(rows, time.perf_counter() - t0)
-    out["mode"] = "leave-one-out"
-    out["folds"] = folds
     return out

@@ -10,7 +10,12 @@ with nearest neighbour and padded to 24 slices. We therefore **override** the he
 ``ASSUMED_SPACING_MM = (1, 1, 5)`` so that distances, volumes and diffusion are in real mm.
 Every loaded volume records this in ``meta["spacing_override"]``.
 
-Alignment: the pairs are only "roughly aligned slice by slice" (DATA.md); head position differs
+This module serves ``braintwin train forecast`` (the population prior is fitted on the pairs
+loaded and aligned here). ``braintwin eval forecast`` does **not** load pairs this way: it takes
+only :func:`pair_files` (paths and dates) and ingests each image through the twin
+(:mod:`braintwin.twin.evaluate_forecast`), so it measures the path users run.
+
+Alignment (training only): the pairs are only "roughly aligned slice by slice" (DATA.md); head position differs
 by several mm between sessions. As the twin does when a visit arrives, :func:`align_follow_up`
 registers the follow-up T1 rigidly onto the baseline T1 (Mattes MI inside the baseline head) and
 resamples the follow-up mask into the baseline frame, so forecasts are scored where they were
@@ -33,11 +38,13 @@ from braintwin.types import Modality, Volume
 __all__ = [
     "ASSUMED_SPACING_MM",
     "SPACING_NOTE",
+    "PairFiles",
     "ProgressionPair",
     "align_follow_up",
     "head_mask",
     "load_pair",
     "load_progression",
+    "pair_files",
 ]
 
 ASSUMED_SPACING_MM: tuple[float, float, float] = (1.0, 1.0, 5.0)
@@ -71,6 +78,58 @@ class ProgressionPair:
     def interval_days(self) -> float:
         """Days from baseline to follow-up."""
         return float((self.post_date - self.pre_date).days)
+
+
+@dataclass(frozen=True)
+class PairFiles:
+    """Where one pair's images are, and its scan dates (nothing is read).
+
+    Attributes:
+        pair_id: folder name (``"01"``…), not a patient identifier.
+        pre_scan, pre_mask, post_scan, post_mask: the four NIfTI files.
+        pre_date, post_date: scan dates from ``supplementary.csv``.
+    """
+
+    pair_id: str
+    pre_scan: Path
+    pre_mask: Path
+    post_scan: Path
+    post_mask: Path
+    pre_date: dt.date
+    post_date: dt.date
+
+    @property
+    def interval_days(self) -> float:
+        """Days from baseline to follow-up."""
+        return float((self.post_date - self.pre_date).days)
+
+
+def pair_files(root: Path | str) -> list[PairFiles]:
+    """Every pair folder under ``root`` (sorted by name) with its dates; checks files and dates."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"not a folder: {root}", "give the folder holding NN/ pair folders")
+    dates = _read_dates(root / "supplementary.csv")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / "Pre_Mask.nii.gz").exists())
+    if not folders:
+        raise InputError(f"no pair folders (NN/Pre_Mask.nii.gz) under {root}")
+    missing = [p.name for p in folders if p.name not in dates]
+    if missing:
+        raise InputError(f"pairs {missing} have no dates in supplementary.csv")
+    out = []
+    for folder in folders:
+        pre_scan, pre_mask, post_scan, post_mask = (folder / f"{n}.nii.gz" for n in _FILES)
+        absent = [p.name for p in (pre_scan, pre_mask, post_scan, post_mask) if not p.is_file()]
+        if absent:
+            raise InputError(f"missing file(s) {absent} in pair folder {folder.name}")
+        pre, post = dates[folder.name]
+        if post <= pre:
+            raise InputError(
+                f"pair {folder.name}: follow-up date {post} is not after baseline {pre}",
+                "check initialDate/endDate in supplementary.csv",
+            )
+        out.append(PairFiles(folder.name, pre_scan, pre_mask, post_scan, post_mask, pre, post))
+    return out
 
 
 def _affine(spacing: tuple[float, float, float], header_affine: np.ndarray) -> np.ndarray:
@@ -172,17 +231,10 @@ def load_progression(
     With ``align`` (default) each follow-up is registered onto its baseline
     (:func:`align_follow_up`); ``align=False`` keeps the files' own slice correspondence.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"not a folder: {root}", "give the folder holding NN/ pair folders")
-    dates = _read_dates(root / "supplementary.csv")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / "Pre_Mask.nii.gz").exists())
-    missing = [p.name for p in folders if p.name not in dates]
-    if missing:
-        raise InputError(f"pairs {missing} have no dates in supplementary.csv")
-    if not folders:
-        raise InputError(f"no pair folders (NN/Pre_Mask.nii.gz) under {root}")
-    pairs = [load_pair(p, dates[p.name], spacing=spacing) for p in folders]
+    pairs = [
+        load_pair(f.pre_scan.parent, (f.pre_date, f.post_date), spacing=spacing)
+        for f in pair_files(root)
+    ]
     return [align_follow_up(p) for p in pairs] if align else pairs
 
 

@@ -28,44 +28,95 @@ def _write_json(data: dict[str, Any], out: Path) -> None:
 
 
 def _print_methods(result: dict[str, Any]) -> None:
-    typer.echo(f"{result['n']} pairs ({result['mode']}); {result['spacing_note']}")
+    typer.echo(
+        f"{result['n']} pairs ({result['mode']}), each ingested as two visits of a fresh twin; "
+        f"spacing {result['spacing_mm']} mm; segmentation {result['segmentation']}; "
+        f"observed region {result['observed_region']} ({result['region_note']})"
+    )
     for row in result["pairs"]:
         cells = "  ".join(
-            f"{m} {row[m]['dice']:.3f}/{row[m]['volume_error']:.2f}"
-            for m in ("twin", "no_growth", "uniform_expansion")
+            f"{m} {row[m]['dice']:.3f}/{row[m]['volume_error']:.2f}" for m in _METHODS
         )
-        typer.echo(f"  pair {row['pair']} ({row['interval_days']:.0f} d): {cells}")
-    for m in ("twin", "no_growth", "uniform_expansion"):
+        typer.echo(
+            f"  pair {row['pair']} ({row['interval_days']:.0f} d, {row['baseline_ml']:.1f} -> "
+            f"{row['observed_ml']:.1f} mL): {cells}"
+        )
+    typer.echo("  (each cell: Dice / relative volume error)")
+    for m in _METHODS:
         typer.echo(
             f"{m:>18}: Dice {result[m]['dice']:.3f}  volume error {result[m]['volume_error']:.3f}"
         )
 
 
+_METHODS = ("twin", "no_growth", "uniform_expansion")
+
+
+def _spacing(text: str) -> tuple[float, float, float] | None:
+    from braintwin.errors import InputError
+
+    if text.strip().lower() == "header":
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 < v < 20 for v in values):
+        raise InputError(
+            f"--spacing {text!r} is not three voxel sizes in mm",
+            "write it as X,Y,Z, e.g. --spacing 1,1,5, or --spacing header to trust the files",
+        )
+    return values
+
+
 @eval_app.command("forecast")
 def eval_forecast(
     data_dir: Annotated[Path, typer.Argument(help="folder of NN/ pairs + supplementary.csv")],
-    population: Annotated[
-        Path | None, typer.Option(help="population JSON (default: the shipped one)")
-    ] = None,
     loo: Annotated[
-        bool, typer.Option("--loo", help="leave-one-out: fit on n-1 pairs, forecast the other")
+        bool,
+        typer.Option("--loo", help="fit the expansion rate on the other pairs (leave-one-out)"),
     ] = False,
-    n_samples: Annotated[int, typer.Option(help="prior samples per twin forecast")] = 32,
+    spacing: Annotated[
+        str,
+        typer.Option(
+            help="voxel size X,Y,Z in mm replacing the headers (the progression layout's "
+            "headers claim 1 mm; its slices are ~5 mm: see DATA.md), or 'header'"
+        ),
+    ] = "1,1,5",
+    segment: Annotated[
+        str,
+        typer.Option(
+            help="'expert': each visit's mask is its segmentation (ingest --seg); "
+            "'network': ignore the masks, the twin segments the T1ce"
+        ),
+    ] = "expert",
+    pair: Annotated[
+        list[str] | None, typer.Option("--pair", help="only this pair folder (repeatable)")
+    ] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option(help="population JSON with the expansion rate (default: the shipped one)"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
 ) -> None:
-    """Forecast each pair's follow-up mask: the twin vs no_growth and uniform_expansion."""
-    from braintwin.calibrate.evaluation import evaluate_pairs, leave_one_out
+    """Ingest each pair as two visits of a fresh twin; score its own forecast vs baselines."""
     from braintwin.calibrate.population import load_population
-    from braintwin.calibrate.progression import load_progression
+    from braintwin.twin.evaluate_forecast import evaluate_forecast
 
-    pairs = load_progression(data_dir)
-    progress = None if quiet else _log
-    if loo:
-        result = leave_one_out(pairs, n_samples=n_samples, progress=progress)
-    else:
-        result = evaluate_pairs(
-            pairs, load_population(population), n_samples=n_samples, progress=progress
-        )
+    override = _spacing(spacing)
+    rate = None
+    if not loo:  # fail before the long ingests when the shipped numbers are missing
+        rate = float(load_population(population)["uniform_expansion"]["rate_mm_per_day"])
+    result = evaluate_forecast(
+        data_dir,
+        spacing=override,
+        segment=segment,
+        loo=loo,
+        rate_mm_per_day=rate,
+        pairs=pair,
+        progress=None if quiet else _log,
+    )
+    if not loo:
+        result["rate_source"] = "shipped population.json (fitted by `train forecast`)"
     _print_methods(result)
     emit_json(result)
 
@@ -79,7 +130,7 @@ def train_forecast(
     grid_points: Annotated[int, typer.Option(help="log-grid points per parameter")] = 11,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
 ) -> None:
-    """Fit the population numbers (expansion rate, prior, credibility) on all pairs."""
+    """TRAINING (not an evaluation): fit the population numbers on all pairs."""
     from braintwin.calibrate.population import evaluate_pair_grid, fit_population
     from braintwin.calibrate.progression import load_progression
 
@@ -90,7 +141,8 @@ def train_forecast(
     pop["trained_on"]["data_dir"] = data_dir.name
     _write_json(pop, out)
     typer.echo(
-        f"trained on {len(pairs)} pairs: expansion {pop['uniform_expansion']['rate_mm_per_day']}"
+        f"training, not evaluation (scores on these pairs are in-sample; use "
+        f"`eval forecast --loo`): trained on {len(pairs)} pairs: expansion {pop['uniform_expansion']['rate_mm_per_day']}"
         f" mm/day, credibility {pop['credibility']}; wrote {out}"
     )
     emit_json(pop)
