@@ -27,6 +27,7 @@ from braintwin.calibrate.baselines import dice
 from braintwin.calibrate.evaluation import PairOutcome, TwinScore, score_outcomes
 from braintwin.calibrate.progression import PairFiles, pair_files
 from braintwin.errors import BraintwinError, InputError
+from braintwin.twin.model import ForecastScore
 from braintwin.types import Modality, Region, Visit, region_mask
 
 __all__ = ["SEGMENT_MODES", "evaluate_forecast", "run_pair"]
@@ -41,30 +42,16 @@ REGION_NOTES = {
 }
 
 
-def _twin_score(scores: list[dict[str, Any]]) -> TwinScore:
-    """The newest stored ``forecast_score``, read by meaning rather than exact key names."""
-    if not scores:
+def _twin_score(scores: list[ForecastScore]) -> TwinScore:
+    """The twin's stored prospective score of its T1ce-visible compartment (vs TC)."""
+    mine = [s for s in scores if s.compartment == "enhancing"]
+    if not mine:
         raise BraintwinError(
             "the twin stored no forecast score for the follow-up",
             "the model update failed: see the flags printed above",
         )
-    s = scores[-1]
-
-    def pick(prefix: str) -> float:
-        key = next((k for k in s if k.startswith(prefix)), None)
-        if key is None:
-            raise BraintwinError(f"forecast score without a {prefix}* entry: {sorted(s)}")
-        return float(s[key])
-
-    # Until the twin names its compared region, model.py::_score compares with ET.
-    region = str(s.get("observed_region", s.get("region", Region.ET.value)))
-    return TwinScore(
-        pick("dice"),
-        pick("predicted_"),
-        pick("observed_"),
-        str(s.get("source", "")),
-        region,
-    )
+    s = mine[-1]
+    return TwinScore(s.dice, s.predicted_ml_median, s.observed_ml, s.source, s.region)
 
 
 def _region(visit: Visit, region: str) -> np.ndarray:
