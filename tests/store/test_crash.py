@@ -98,3 +98,25 @@ def test_killed_ingest_leaves_a_store_that_verifies(
         assert st.verify().ok
         visit = st.load_patient(st.list_patients()[0].id).visits[0]
         assert len(visit.volumes) == 4 and visit.brain_mask is not None
+
+
+@pytest.mark.slow
+def test_ingest_with_defaults_killed_during_the_model_update(tmp_path: Path) -> None:
+    # Segmentation, classification and the model update run; the kill comes after the
+    # posterior's commit (the 5th: visit, event, classification, event, posterior).
+    if not DEMO.is_dir():
+        pytest.skip("the shipped demo case is missing")
+    home = tmp_path / "home"
+    run = _ingest(home, "db-committed@5:KILL", ["--no-n4"])
+    assert run.returncode == -9, run.stderr[-2000:]
+    assert _n_visits(home) == 1
+    with Store.open(home=home, tidy=False) as st:
+        found = st.verify()
+        assert found.missing == [] and found.corrupt == []
+        st.gc()
+        assert st.verify().ok
+    again = _ingest(home, None, ["--no-n4"])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _n_visits(home) == 1
+    with Store.open(home=home, tidy=False) as st:
+        assert st.verify().ok

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from braintwin.errors import InputError
-from braintwin.store.models import PATIENT_ID_LENGTH, ROLE_LENGTH, ArtifactVolumeRow, VolumeRow
+from braintwin.store.models import (
+    PATIENT_ID_LENGTH,
+    ROLE_LENGTH,
+    ArtifactVolumeRow,
+    VisitRow,
+    VolumeRow,
+    utcnow,
+)
 from braintwin.store.objects import CanonicalVolume, object_relpath, read_object
 from braintwin.store.records import to_json
 from braintwin.types import Modality, Visit, Volume
@@ -36,6 +43,7 @@ __all__ = [
     "check_volume",
     "extra_roles",
     "fill_row",
+    "new_visit_row",
     "reference_row",
     "row_volume",
     "visit_roles",
@@ -216,3 +224,29 @@ def reference_row(rows: Iterable[VolumeRow]) -> VolumeRow | None:
         return images[Modality.T1CE.value]
     order = [m.value for m in Modality]
     return images[min(images, key=order.index)] if images else None
+
+
+def new_visit_row(
+    patient_id: str,
+    visit: Visit,
+    digest: str,
+    roles: Mapping[SlotRole, Volume],
+    canon: Mapping[SlotRole, CanonicalVolume],
+    meta: Any,
+    measurements: Any,
+) -> VisitRow:
+    """A new visit row with its volume rows (``meta``/``measurements`` already JSON)."""
+    now = utcnow()
+    row = VisitRow(
+        patient_id=patient_id,
+        date=visit.date,
+        digest=digest,
+        meta=meta,
+        measurements=measurements,
+        classification=None,
+        created_at=now,
+        updated_at=now,
+    )
+    for (slot, role), vol in roles.items():
+        row.volumes.append(fill_row(VolumeRow(slot=slot), role, vol, canon[(slot, role)]))
+    return row

@@ -17,6 +17,7 @@ skips the orphan sweep while another process holds the objects lock.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import stat
@@ -43,6 +44,8 @@ from braintwin.store.staging import (
 )
 
 __all__ = ["GcReport", "MaintenanceMixin", "VerifyReport"]
+
+log = logging.getLogger("braintwin.store")
 
 STAGING_GRACE_S = 60.0  # a staging lock file without its folder younger than this may be new
 TEMP_GRACE_S = 600.0  # a temporary file younger than this may belong to a live writer
@@ -141,7 +144,8 @@ class MaintenanceMixin(StoreBase):
         """The clean-up on open: never waits for a lock and never makes the open fail."""
         try:
             return self._sweep(dry_run=False, wait_for_lock=False)
-        except (OSError, StoreError):
+        except Exception as err:  # e.g. a read-only home: the store is still usable
+            log.warning("clean-up on open skipped (%s); run `braintwin store gc`", err)
             return None
 
     def _sweep(self, *, dry_run: bool, wait_for_lock: bool) -> GcReport:

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from braintwin.errors import InputError, StoreError
 from braintwin.store.base import retry_transient
-from braintwin.store.convert import check_date, check_digest, check_name, visit_roles
+from braintwin.store.convert import check_date, check_digest, check_name, new_visit_row, visit_roles
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow, VisitRow, utcnow
 from braintwin.store.objects import canonical
 from braintwin.store.records import SaveResult, to_json
-from braintwin.store.visits import VisitsMixin, _names, _new_visit_row, _visit_shas
+from braintwin.store.visits import VisitsMixin, _names, _visit_shas
 from braintwin.types import Visit, Volume
 
 __all__ = ["ManageMixin"]
@@ -132,7 +132,7 @@ class ManageMixin(VisitsMixin):
                 }
                 s.delete(old)
                 s.flush()  # frees the unique (patient, date) and (patient, digest) slots
-                row = _new_visit_row(patient_id, visit, digest, roles, canon, meta, measurements)
+                row = new_visit_row(patient_id, visit, digest, roles, canon, meta, measurements)
                 s.add(row)
                 s.flush()
                 self._add_event(s, patient_id, "replace_visit", {**details, "visit_id": row.id})

@@ -26,6 +26,7 @@ from braintwin.store.convert import (
     check_volume,
     extra_roles,
     fill_row,
+    new_visit_row,
     reference_row,
     row_volume,
     visit_roles,
@@ -38,7 +39,7 @@ from braintwin.store.models import (
     VolumeRow,
     utcnow,
 )
-from braintwin.store.objects import CanonicalVolume, canonical
+from braintwin.store.objects import canonical
 from braintwin.store.records import SaveResult, as_utc, to_json
 from braintwin.types import Visit, Volume
 
@@ -153,7 +154,8 @@ class VisitsMixin(ArtifactsMixin):
                         raise StoreError(
                             f"patient {patient_id!r} already has a different visit on "
                             f"{visit.date.isoformat()}",
-                            "pass replace=True (CLI: --replace) to overwrite it",
+                            "check the visit date; to overwrite the stored visit use "
+                            "Store.replace_visit (or replace=True)",
                         )
                     old_shas = _visit_shas(s, same_day.id)
                     s.delete(same_day)
@@ -161,7 +163,7 @@ class VisitsMixin(ArtifactsMixin):
                 if s.get(PatientRow, patient_id) is None:
                     s.add(PatientRow(id=patient_id, created_at=utcnow()))
                     s.flush()
-                row = _new_visit_row(patient_id, visit, digest, roles, canon, meta, measurements)
+                row = new_visit_row(patient_id, visit, digest, roles, canon, meta, measurements)
                 s.add(row)
                 s.flush()
                 action = "replace_visit" if same_day is not None else "save_visit"
@@ -293,31 +295,6 @@ class VisitsMixin(ArtifactsMixin):
 def _names(roles: Mapping[SlotRole, Any]) -> list[str]:
     """Volume names for provenance: modality / ``seg`` / ``brain_mask`` / ``extra:<name>``."""
     return sorted(role if slot != EXTRA else f"extra:{role}" for slot, role in roles)
-
-
-def _new_visit_row(
-    patient_id: str,
-    visit: Visit,
-    digest: str,
-    roles: Mapping[SlotRole, Volume],
-    canon: Mapping[SlotRole, CanonicalVolume],
-    meta: Any,
-    measurements: Any,
-) -> VisitRow:
-    now = utcnow()
-    row = VisitRow(
-        patient_id=patient_id,
-        date=visit.date,
-        digest=digest,
-        meta=meta,
-        measurements=measurements,
-        classification=None,
-        created_at=now,
-        updated_at=now,
-    )
-    for (slot, role), vol in roles.items():
-        row.volumes.append(fill_row(VolumeRow(slot=slot), role, vol, canon[(slot, role)]))
-    return row
 
 
 def _visit_shas(s: Session, visit_id: int) -> set[str]:
