@@ -27,6 +27,7 @@ __all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "load_nifti", "save_nifti"]
 
 NIFTI_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii")
 _HINT_REEXPORT = "re-export or re-copy the file, e.g. with dcm2niix"
+_READ_BLOCK = 4 << 20
 
 
 def is_nifti_name(path: str | os.PathLike[str]) -> bool:
@@ -62,23 +63,20 @@ def _check_file(path: Path) -> None:
         raise InputError(f"cannot read {path.name}: {err.strerror}", _HINT_REEXPORT) from err
 
 
-def _read_exact(fh: io.BufferedIOBase, n: int, name: str) -> np.ndarray:
-    """Exactly ``n`` bytes into a fresh buffer (never more: a gzip bomb stops here)."""
-    buf = np.empty(n, dtype=np.uint8)
+def _fill(fh: io.BufferedIOBase, buf: np.ndarray, name: str, done: int, total: int) -> None:
+    """Fill the uint8 ``buf`` from ``fh`` exactly (never more: a gzip bomb stops here)."""
     view = buf.data  # a writable memoryview of the buffer
-    got = 0
+    n, got = buf.size, 0
     while got < n:
-        k = fh.readinto(view[got:])
+        # in blocks: GzipFile.readinto reads into a temporary bytes object of the full size
+        k = fh.readinto(view[got : got + _READ_BLOCK])
         if not k:
-            break
+            raise InputError(
+                f"{name} is corrupt or truncated: {format_bytes(done + got)} of "
+                f"{format_bytes(total)} of voxel data present",
+                _HINT_REEXPORT,
+            )
         got += k
-    if got != n:
-        raise InputError(
-            f"{name} is corrupt or truncated: {format_bytes(got)} of "
-            f"{format_bytes(n)} of voxel data present",
-            _HINT_REEXPORT,
-        )
-    return buf
 
 
 def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
@@ -93,19 +91,32 @@ def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
 
 def _voxels(fh: io.BufferedIOBase, layout: NiftiLayout, name: str) -> np.ndarray:
     _skip_to(fh, layout.offset, name)
-    raw = _read_exact(fh, layout.raw_bytes, name).view(layout.dtype)
-    arr = raw.reshape(layout.shape, order="F")
-    if not arr.dtype.isnative:
-        arr.byteswap(inplace=True)
-        arr = arr.view(arr.dtype.newbyteorder("="))
-    if layout.slope is None:
+    total = layout.raw_bytes
+    if layout.slope is None:  # read straight into the result
+        raw = np.empty(total, dtype=np.uint8)
+        _fill(fh, raw, name, 0, total)
+        arr = raw.view(layout.dtype).reshape(layout.shape, order="F")
+        if not arr.dtype.isnative:
+            arr.byteswap(inplace=True)
+            arr = arr.view(arr.dtype.newbyteorder("="))
         return arr
-    out = arr.astype(layout.out_dtype)
-    del arr, raw
+    # scaled: convert block by block into the float result, so the raw data never coexist
+    # with it in full (resident memory stays at the result's size plus one block)
+    nvox = total // layout.dtype.itemsize
+    out = np.empty(nvox, dtype=layout.out_dtype)
+    per = max(_READ_BLOCK // layout.dtype.itemsize, 1)
+    block = np.empty(per * layout.dtype.itemsize, dtype=np.uint8)
+    slope, inter = layout.out_dtype.type(layout.slope), layout.out_dtype.type(layout.inter)
     with np.errstate(over="ignore", invalid="ignore"):
-        out *= layout.out_dtype.type(layout.slope)
-        out += layout.out_dtype.type(layout.inter)
-    return out
+        for start in range(0, nvox, per):
+            count = min(per, nvox - start)
+            part = block[: count * layout.dtype.itemsize]
+            _fill(fh, part, name, start * layout.dtype.itemsize, total)
+            values = part.view(layout.dtype).astype(layout.out_dtype)  # byte order handled
+            values *= slope
+            values += inter
+            out[start : start + count] = values
+    return out.reshape(layout.shape, order="F")
 
 
 def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = None) -> Volume:
@@ -146,7 +157,8 @@ def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = N
                 f"{name} is corrupt or truncated ({type(err).__name__})", _HINT_REEXPORT
             ) from err
     if data.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(data)))
+        # slab by slab: a full boolean mask would add a quarter of a float32 volume
+        bad = sum(int(np.count_nonzero(~np.isfinite(data[..., k]))) for k in range(data.shape[2]))
         if bad:
             raise InputError(
                 f"{name} contains {bad} NaN/Inf voxel(s)"

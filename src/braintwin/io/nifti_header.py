@@ -235,9 +235,7 @@ def parse_nifti_header(
     layout = NiftiLayout(
         (shape[0], shape[1], shape[2]), dtype, offset, slope, inter, out_dtype, affine, oriented
     )
-    # raw bytes and the output coexist while scaling: both count towards the limit
-    declared = layout.out_bytes + (layout.raw_bytes if slope is not None else 0)
-    check_declared(name, declared, file_bytes=file_bytes, compressed=compressed)
+    check_declared(name, layout.out_bytes, file_bytes=file_bytes, compressed=compressed)
     if not compressed and file_bytes < offset + layout.raw_bytes:
         raise InputError(
             f"{name} is corrupt or truncated: the header declares "
