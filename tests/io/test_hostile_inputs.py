@@ -346,3 +346,24 @@ def test_dicom_truncated_in_header(tmp_path: Path) -> None:
     with pytest.raises(DicomSeriesError) as err:
         load_dicom_series(tmp_path / "s")
     _one_line(err)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("scaled", [False, True])
+def test_resident_memory_bounded_by_the_result(tmp_path: Path, scaled: bool) -> None:
+    """Peak growth while reading stays near the result's size (was 5x for scaled volumes)."""
+    from braintwin.fuzz.runner import _reset_peak, _status_kib
+
+    shape = (256, 256, 128)  # 16 MiB of int16 on disk; 32 MiB of float32 when scaled
+    img = nib.Nifti1Image(np.ones(shape, np.int16), AFFINE)
+    if scaled:
+        img.header.set_slope_inter(2.0, 1.0)
+    path = tmp_path / "big.nii.gz"
+    nib.save(img, str(path))
+    load_nifti(path)  # warm up lazily imported modules
+    if not _reset_peak():
+        pytest.skip("cannot reset the peak RSS here")
+    base = _status_kib("VmRSS")
+    vol = load_nifti(path)
+    grown = (_status_kib("VmHWM") - base) * 1024
+    assert grown <= 1.3 * vol.data.nbytes + (8 << 20), (grown >> 20, vol.data.nbytes >> 20)
