@@ -118,6 +118,31 @@ def test_qform_sform_disagree(tmp_path: Path) -> None:
         load_nifti(path)
 
 
+def test_qform_sform_in_different_spaces_use_sform_with_a_note(tmp_path: Path) -> None:
+    """qform = scanner (code 1), sform = template (code 4): two spaces, not a contradiction."""
+    img = nib.Nifti1Image(np.ones((6, 5, 4), np.int16), AFFINE)
+    template = AFFINE.copy()
+    template[:3, 3] = [-90.0, -126.0, -72.0]
+    img.set_sform(template, code=4)
+    img.set_qform(AFFINE, code=1)
+    path = tmp_path / "mni.nii.gz"
+    nib.save(img, str(path))
+    vol = load_nifti(path)
+    np.testing.assert_allclose(vol.affine, template)
+    assert "different spaces" in vol.meta["warnings"][0]
+
+
+def test_sheared_affine_round_trips(tmp_path: Path) -> None:
+    """A sheared affine has no qform: save_nifti writes the sform only, so it reads back."""
+    from braintwin.io import save_nifti
+
+    sheared = AFFINE.copy()
+    sheared[0, 1] = 0.3
+    path = save_nifti(Volume(np.ones((6, 5, 4), np.int16), sheared), tmp_path / "shear.nii.gz")
+    assert int(nib.load(str(path)).header["qform_code"]) == 0
+    np.testing.assert_allclose(load_nifti(path).affine, sheared, atol=1e-6)
+
+
 def test_qform_sform_float_noise_accepted(tmp_path: Path) -> None:
     img = nib.Nifti1Image(np.ones((6, 5, 4), np.int16), AFFINE)
     img.set_sform(AFFINE + 1e-4, code=1)

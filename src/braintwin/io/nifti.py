@@ -20,7 +20,7 @@ import numpy as np
 from braintwin.deid.nifti import scrub_nifti_header
 from braintwin.errors import InputError
 from braintwin.io.limits import format_bytes, reading
-from braintwin.io.nifti_header import NiftiLayout, parse_nifti_header
+from braintwin.io.nifti_header import NiftiLayout, parse_nifti_header, qform_represents
 from braintwin.types import Modality, Volume
 
 __all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "load_nifti", "save_nifti"]
@@ -166,8 +166,11 @@ def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = N
                 "fix or re-export the image; braintwin never guesses missing intensities",
             )
     meta: dict[str, object] = {"source": "nifti"}
+    notes = list(layout.notes)
     if not layout.oriented:
-        meta["warnings"] = ["header has no sform/qform: orientation unknown, voxel sizes only"]
+        notes.append("header has no sform/qform: orientation unknown, voxel sizes only")
+    if notes:
+        meta["warnings"] = notes
     return Volume(data, layout.affine, Modality(modality or "other"), meta)
 
 
@@ -192,8 +195,8 @@ def _storage_array(data: np.ndarray) -> np.ndarray:
 def save_nifti(volume: Volume, path: str | os.PathLike[str]) -> Path:
     """Write ``volume`` to a .nii or .nii.gz file atomically; return the path.
 
-    The header is built from scratch: affine as both qform and sform (code 1, scanner), units
-    mm/s, data type; ``descrip``, ``aux_file``, ``intent_name`` and ``db_name`` are empty and
+    The header is built from scratch: affine as sform and, unless it is sheared, as qform
+    (code 1, scanner), units mm/s, data type; ``descrip``, ``aux_file``, ``intent_name`` and ``db_name`` are empty and
     there are no extensions. The file appears complete or not at all (write to a temporary
     name in the same folder, then ``os.replace``).
     """
@@ -204,6 +207,8 @@ def save_nifti(volume: Volume, path: str | os.PathLike[str]) -> Path:
     data = _storage_array(np.asarray(volume.data))
     img = nib.Nifti1Image(data, volume.affine)
     img.set_qform(volume.affine, code=1)
+    if not qform_represents(img.get_qform(), volume.affine):
+        img.set_qform(None, code=0)  # a sheared affine has no qform: the sform alone holds it
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units("mm", "sec")
     scrub_nifti_header(img.header)
