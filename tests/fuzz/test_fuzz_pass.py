@@ -39,6 +39,16 @@ def test_cases_are_reproducible(tmp_path: Path) -> None:
         assert _content(a.path) == _content(b.path)
 
 
+def test_every_seed_reads(tmp_path: Path) -> None:
+    """Mutants of unreadable seeds would test nothing: every seed itself reads cleanly."""
+    seeds = make_seeds(tmp_path / "seeds")
+    for path in (seeds.nifti, seeds.nifti_scaled, seeds.nifti2):
+        assert classify_read("nifti", path) == ("ok", ""), path.name
+    assert classify_read("dicom", seeds.dicom) == ("ok", "")
+    for name, path in seeds.images.items():
+        assert classify_read("image", path) == ("ok", ""), name
+
+
 def _fresh(folder: Path) -> Path:
     folder.mkdir()
     return folder

@@ -118,6 +118,31 @@ def test_qform_sform_disagree(tmp_path: Path) -> None:
         load_nifti(path)
 
 
+def test_qform_sform_in_different_spaces_use_sform_with_a_note(tmp_path: Path) -> None:
+    """qform = scanner (code 1), sform = template (code 4): two spaces, not a contradiction."""
+    img = nib.Nifti1Image(np.ones((6, 5, 4), np.int16), AFFINE)
+    template = AFFINE.copy()
+    template[:3, 3] = [-90.0, -126.0, -72.0]
+    img.set_sform(template, code=4)
+    img.set_qform(AFFINE, code=1)
+    path = tmp_path / "mni.nii.gz"
+    nib.save(img, str(path))
+    vol = load_nifti(path)
+    np.testing.assert_allclose(vol.affine, template)
+    assert "different spaces" in vol.meta["warnings"][0]
+
+
+def test_sheared_affine_round_trips(tmp_path: Path) -> None:
+    """A sheared affine has no qform: save_nifti writes the sform only, so it reads back."""
+    from braintwin.io import save_nifti
+
+    sheared = AFFINE.copy()
+    sheared[0, 1] = 0.3
+    path = save_nifti(Volume(np.ones((6, 5, 4), np.int16), sheared), tmp_path / "shear.nii.gz")
+    assert int(nib.load(str(path)).header["qform_code"]) == 0
+    np.testing.assert_allclose(load_nifti(path).affine, sheared, atol=1e-6)
+
+
 def test_qform_sform_float_noise_accepted(tmp_path: Path) -> None:
     img = nib.Nifti1Image(np.ones((6, 5, 4), np.int16), AFFINE)
     img.set_sform(AFFINE + 1e-4, code=1)
@@ -346,3 +371,24 @@ def test_dicom_truncated_in_header(tmp_path: Path) -> None:
     with pytest.raises(DicomSeriesError) as err:
         load_dicom_series(tmp_path / "s")
     _one_line(err)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("scaled", [False, True])
+def test_resident_memory_bounded_by_the_result(tmp_path: Path, scaled: bool) -> None:
+    """Peak growth while reading stays near the result's size (was 5x for scaled volumes)."""
+    from braintwin.fuzz.runner import _reset_peak, _status_kib
+
+    shape = (256, 256, 128)  # 16 MiB of int16 on disk; 32 MiB of float32 when scaled
+    img = nib.Nifti1Image(np.ones(shape, np.int16), AFFINE)
+    if scaled:
+        img.header.set_slope_inter(2.0, 1.0)
+    path = tmp_path / "big.nii.gz"
+    nib.save(img, str(path))
+    load_nifti(path)  # warm up lazily imported modules
+    if not _reset_peak():
+        pytest.skip("cannot reset the peak RSS here")
+    base = _status_kib("VmRSS")
+    vol = load_nifti(path)
+    grown = (_status_kib("VmHWM") - base) * 1024
+    assert grown <= 1.3 * vol.data.nbytes + (8 << 20), (grown >> 20, vol.data.nbytes >> 20)

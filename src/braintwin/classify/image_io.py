@@ -99,10 +99,21 @@ def _load_dicom(path: Path) -> np.ndarray:
         return to_grey(pixels * np.float32(slope) + np.float32(intercept))
 
 
+def _palette_grey(im: Any) -> np.ndarray:
+    """A palette image's grey values through a 256-entry luma table: the same values as
+    ``convert("RGB")`` then luma, without an RGB copy of the image (4x its size)."""
+    palette = np.zeros((256, 3), dtype=np.float32)
+    colours = np.asarray(im.getpalette(rawmode="RGB") or [], dtype=np.float32).reshape(-1, 3)
+    palette[: min(len(colours), 256)] = colours[:256]
+    table = palette @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.asarray(table[np.asarray(im)], dtype=np.float32)
+
+
 def _raster_bytes(im: Any) -> int:
     """The decoded image in memory: Pillow's buffer and our float32 copy of every band."""
     width, height = im.size
-    bands = len(im.getbands()) if im.mode in ("L", "RGB", "I;16", "I;16B", "I;16L", "I", "F") else 3
+    native = ("L", "RGB", "RGBA", "P", "I;16", "I;16B", "I;16L", "I", "F")
+    bands = len(im.getbands()) if im.mode in native else 3
     return int(width) * int(height) * max(bands, 1) * 4  # palette/CMYK/... become RGB
 
 
@@ -133,8 +144,10 @@ def _load_raster(path: Path) -> np.ndarray:
             im.load()  # decode now so a truncated file fails here, not later
             if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 arr = np.asarray(im, dtype=np.float32)  # keep 16-bit depth
-            elif im.mode in ("L", "RGB"):
+            elif im.mode in ("L", "RGB", "RGBA"):
                 arr = np.asarray(im)
+            elif im.mode == "P":
+                arr = _palette_grey(im)
             else:
                 arr = np.asarray(im.convert("RGB"))
     except InputError:

@@ -1,4 +1,4 @@
-"""NIfTI mutants: header fields, truncation, byte flips, extensions, gzip bombs."""
+"""NIfTI mutants: NIfTI-1/2 header fields, truncation, byte flips, extensions, gzip bombs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from braintwin.fuzz.seeds import Seeds
 from braintwin.fuzz.values import any_float, any_int
 
-__all__ = ["NIFTI_FIELDS", "NIFTI_MUTATORS"]
+__all__ = ["NIFTI2_FIELDS", "NIFTI_FIELDS", "NIFTI_MUTATORS"]
 
 # NIfTI-1 field offsets (bytes) and struct formats, little-endian (nifti1.h).
 NIFTI_FIELDS: dict[str, tuple[int, str]] = {
@@ -23,17 +23,32 @@ NIFTI_FIELDS: dict[str, tuple[int, str]] = {
     "qoffset_x": (268, "f"), "srow_x0": (280, "f"), "srow_x3": (292, "f"), "srow_y1": (300, "f"),
     "srow_z2": (320, "f"), "srow_z3": (324, "f"),
 }  # fmt: skip
+# NIfTI-2: 64-bit dimensions, offsets and floats (nifti2.h).
+NIFTI2_FIELDS: dict[str, tuple[int, str]] = {
+    "datatype": (12, "h"), "bitpix": (14, "h"), "dim0": (16, "q"), "dim1": (24, "q"),
+    "dim2": (32, "q"), "dim3": (40, "q"), "dim4": (48, "q"), "qfac": (104, "d"),
+    "pixdim1": (112, "d"), "pixdim2": (120, "d"), "pixdim3": (128, "d"), "vox_offset": (168, "q"),
+    "scl_slope": (176, "d"), "scl_inter": (184, "d"), "qform_code": (344, "i"),
+    "sform_code": (348, "i"), "quatern_b": (352, "d"), "srow_x0": (400, "d"),
+    "srow_z3": (488, "d"),
+}  # fmt: skip
+_HUGE = (2**31, 2**40, 2**62, -(2**62))
 _DATATYPES = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304)
 
 
-def _set_field(raw: bytearray, name: str, rng: random.Random) -> None:
-    offset, fmt = NIFTI_FIELDS[name]
+def _set_field(
+    raw: bytearray, name: str, rng: random.Random, fields: dict[str, tuple[int, str]]
+) -> None:
+    offset, fmt = fields[name]
+    value: float
     if name == "datatype" and rng.random() < 0.7:
-        value: float = rng.choice(_DATATYPES)
-    elif fmt == "f":
-        value = any_float(rng)
+        value = rng.choice(_DATATYPES)
+    elif fmt in "fd":
+        value = any_float(rng) if fmt == "f" or rng.random() < 0.9 else 1e300
     elif fmt == "b":
         value = rng.randrange(-128, 128)
+    elif fmt == "q" and rng.random() < 0.2:
+        value = rng.choice(_HUGE)
     else:
         value = any_int(rng)
         if fmt == "h":
@@ -52,8 +67,20 @@ def _nifti_header(rng: random.Random, seeds: Seeds, folder: Path) -> tuple[str, 
     raw = bytearray((seeds.nifti_scaled if rng.random() < 0.3 else seeds.nifti).read_bytes())
     names = rng.sample(sorted(NIFTI_FIELDS), rng.choice((1, 1, 2, 3)))
     for name in names:
-        _set_field(raw, name, rng)
+        _set_field(raw, name, rng, NIFTI_FIELDS)
     return "header:" + "+".join(sorted(names)), _nifti_out(bytes(raw), folder, rng, "img")
+
+
+def _nifti2_header(rng: random.Random, seeds: Seeds, folder: Path) -> tuple[str, Path]:
+    raw = bytearray(seeds.nifti2.read_bytes())
+    if rng.random() < 0.2:  # truncated NIfTI-2 file
+        return "nifti2:truncate", _nifti_out(
+            bytes(raw[: rng.randrange(1, len(raw))]), folder, rng, "img"
+        )
+    names = rng.sample(sorted(NIFTI2_FIELDS), rng.choice((1, 1, 2, 3)))
+    for name in names:
+        _set_field(raw, name, rng, NIFTI2_FIELDS)
+    return "nifti2:" + "+".join(sorted(names)), _nifti_out(bytes(raw), folder, rng, "img")
 
 
 def _nifti_truncate(rng: random.Random, seeds: Seeds, folder: Path) -> tuple[str, Path]:
@@ -109,4 +136,5 @@ NIFTI_MUTATORS = (
     (_nifti_flip, 1.5),
     (_nifti_extension, 1.0),
     (_nifti_bomb, 0.3),
+    (_nifti2_header, 1.5),
 )

@@ -96,6 +96,8 @@ def _status_kib(key: str) -> int:
 
 
 def _nifti_declared(path: Path) -> int:
+    """Voxels x bytes of the result: the stored type, or float32/64 when scl_slope/inter
+    scale the data."""
     import gzip
 
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -105,22 +107,31 @@ def _nifti_declared(path: Path) -> int:
         if len(head) == 348 and struct.unpack_from(order + "i", head, 0)[0] == 348:
             dims = struct.unpack_from(order + "8h", head, 40)
             bitpix = struct.unpack_from(order + "h", head, 72)[0]
+            slope, inter = struct.unpack_from(order + "2f", head, 112)
             nvox = 1
             for d in dims[1 : max(1, min(dims[0], 7)) + 1]:
                 nvox *= max(d, 1)
-            return nvox * max(bitpix // 8, 4)  # float32 output when scaled
+            size = max(bitpix // 8, 1)
+            if (slope == slope and slope not in (0.0, 1.0)) or (slope == 1.0 and inter != 0.0):
+                size = 8 if size == 8 else 4
+            return nvox * size
     return 0
 
 
 def _dicom_declared(path: Path) -> int:
+    """Pixels x bytes of the result: BitsAllocated, or float32 when rescaled."""
     import pydicom
 
     total = 0
     for p in [path] if path.is_file() else sorted(x for x in path.iterdir() if x.is_file()):
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True, force=True)
-            frames = int(ds.get("NumberOfFrames", 1) or 1)
-            total += int(ds.Rows) * int(ds.Columns) * max(frames, 1) * 4
+            frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+            size = max(int(ds.BitsAllocated) // 8, 1)
+            scaled = float(ds.get("RescaleSlope", 1) or 1) != 1 or float(
+                ds.get("RescaleIntercept", 0) or 0
+            )
+            total += int(ds.Rows) * int(ds.Columns) * frames * (4 if scaled else size)
         except Exception:
             continue
     return total

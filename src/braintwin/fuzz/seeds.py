@@ -26,6 +26,7 @@ class Seeds:
 
     nifti: Path  # .nii, int16, sform + qform
     nifti_scaled: Path  # .nii, float32 with scl_slope/inter
+    nifti2: Path  # .nii, NIfTI-2 header, int16
     dicom: Path  # folder of 6 slice files
     images: dict[str, Path]  # "png8", "png16", "jpeg", "tiff", "gif", "dcm"
 
@@ -46,10 +47,11 @@ def _demo_crop() -> Volume:
     return Volume(data.astype(np.int16), affine, Modality.T1CE)
 
 
-def _write_nifti(vol: Volume, path: Path, scaled: bool) -> Path:
+def _write_nifti(vol: Volume, path: Path, scaled: bool, version: int = 1) -> Path:
     import nibabel as nib
 
-    img = nib.Nifti1Image(vol.data, vol.affine)
+    cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
+    img = cls(vol.data, vol.affine)
     img.set_qform(vol.affine, code=1)
     img.set_sform(vol.affine, code=1)
     if scaled:
@@ -90,6 +92,7 @@ def make_seeds(out: Path) -> Seeds:
     vol = _demo_crop()
     nifti = _write_nifti(vol, out / "seed_t1ce.nii", scaled=False)
     scaled = _write_nifti(vol.with_data(vol.data.astype(np.float32)), out / "seed_t2.nii", True)
+    nifti2 = _write_nifti(vol, out / "seed_flair.nii", scaled=False, version=2)
     small = Volume(
         np.ascontiguousarray(vol.data[4:44, 4:44, 13:19]), vol.affine.copy(), Modality.T1CE
     )
@@ -97,4 +100,4 @@ def make_seeds(out: Path) -> Seeds:
     files = write_dicom_series(small, dicom, header={"SeriesDescription": "AX T1 POST GD"})
     images = _images(vol, out)
     images["dcm"] = files[2]
-    return Seeds(nifti, scaled, dicom, images)
+    return Seeds(nifti, scaled, nifti2, dicom, images)

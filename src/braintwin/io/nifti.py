@@ -20,13 +20,14 @@ from braintwin.atomic import atomic_write_with
 from braintwin.deid.nifti import scrub_nifti_header
 from braintwin.errors import InputError
 from braintwin.io.limits import format_bytes, reading
-from braintwin.io.nifti_header import NiftiLayout, parse_nifti_header
+from braintwin.io.nifti_header import NiftiLayout, parse_nifti_header, qform_represents
 from braintwin.types import Modality, Volume
 
 __all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "load_nifti", "save_nifti"]
 
 NIFTI_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii")
 _HINT_REEXPORT = "re-export or re-copy the file, e.g. with dcm2niix"
+_READ_BLOCK = 4 << 20
 
 
 def is_nifti_name(path: str | os.PathLike[str]) -> bool:
@@ -62,23 +63,20 @@ def _check_file(path: Path) -> None:
         raise InputError(f"cannot read {path.name}: {err.strerror}", _HINT_REEXPORT) from err
 
 
-def _read_exact(fh: io.BufferedIOBase, n: int, name: str) -> np.ndarray:
-    """Exactly ``n`` bytes into a fresh buffer (never more: a gzip bomb stops here)."""
-    buf = np.empty(n, dtype=np.uint8)
+def _fill(fh: io.BufferedIOBase, buf: np.ndarray, name: str, done: int, total: int) -> None:
+    """Fill the uint8 ``buf`` from ``fh`` exactly (never more: a gzip bomb stops here)."""
     view = buf.data  # a writable memoryview of the buffer
-    got = 0
+    n, got = buf.size, 0
     while got < n:
-        k = fh.readinto(view[got:])
+        # in blocks: GzipFile.readinto reads into a temporary bytes object of the full size
+        k = fh.readinto(view[got : got + _READ_BLOCK])
         if not k:
-            break
+            raise InputError(
+                f"{name} is corrupt or truncated: {format_bytes(done + got)} of "
+                f"{format_bytes(total)} of voxel data present",
+                _HINT_REEXPORT,
+            )
         got += k
-    if got != n:
-        raise InputError(
-            f"{name} is corrupt or truncated: {format_bytes(got)} of "
-            f"{format_bytes(n)} of voxel data present",
-            _HINT_REEXPORT,
-        )
-    return buf
 
 
 def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
@@ -93,19 +91,32 @@ def _skip_to(fh: io.BufferedIOBase, offset: int, name: str) -> None:
 
 def _voxels(fh: io.BufferedIOBase, layout: NiftiLayout, name: str) -> np.ndarray:
     _skip_to(fh, layout.offset, name)
-    raw = _read_exact(fh, layout.raw_bytes, name).view(layout.dtype)
-    arr = raw.reshape(layout.shape, order="F")
-    if not arr.dtype.isnative:
-        arr.byteswap(inplace=True)
-        arr = arr.view(arr.dtype.newbyteorder("="))
-    if layout.slope is None:
+    total = layout.raw_bytes
+    if layout.slope is None:  # read straight into the result
+        raw = np.empty(total, dtype=np.uint8)
+        _fill(fh, raw, name, 0, total)
+        arr = raw.view(layout.dtype).reshape(layout.shape, order="F")
+        if not arr.dtype.isnative:
+            arr.byteswap(inplace=True)
+            arr = arr.view(arr.dtype.newbyteorder("="))
         return arr
-    out = arr.astype(layout.out_dtype)
-    del arr, raw
+    # scaled: convert block by block into the float result, so the raw data never coexist
+    # with it in full (resident memory stays at the result's size plus one block)
+    nvox = total // layout.dtype.itemsize
+    out = np.empty(nvox, dtype=layout.out_dtype)
+    per = max(_READ_BLOCK // layout.dtype.itemsize, 1)
+    block = np.empty(per * layout.dtype.itemsize, dtype=np.uint8)
+    slope, inter = layout.out_dtype.type(layout.slope), layout.out_dtype.type(layout.inter)
     with np.errstate(over="ignore", invalid="ignore"):
-        out *= layout.out_dtype.type(layout.slope)
-        out += layout.out_dtype.type(layout.inter)
-    return out
+        for start in range(0, nvox, per):
+            count = min(per, nvox - start)
+            part = block[: count * layout.dtype.itemsize]
+            _fill(fh, part, name, start * layout.dtype.itemsize, total)
+            values = part.view(layout.dtype).astype(layout.out_dtype)  # byte order handled
+            values *= slope
+            values += inter
+            out[start : start + count] = values
+    return out.reshape(layout.shape, order="F")
 
 
 def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = None) -> Volume:
@@ -146,7 +157,8 @@ def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = N
                 f"{name} is corrupt or truncated ({type(err).__name__})", _HINT_REEXPORT
             ) from err
     if data.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(data)))
+        # slab by slab: a full boolean mask would add a quarter of a float32 volume
+        bad = sum(int(np.count_nonzero(~np.isfinite(data[..., k]))) for k in range(data.shape[2]))
         if bad:
             raise InputError(
                 f"{name} contains {bad} NaN/Inf voxel(s)"
@@ -154,8 +166,11 @@ def load_nifti(path: str | os.PathLike[str], modality: Modality | str | None = N
                 "fix or re-export the image; braintwin never guesses missing intensities",
             )
     meta: dict[str, object] = {"source": "nifti"}
+    notes = list(layout.notes)
     if not layout.oriented:
-        meta["warnings"] = ["header has no sform/qform: orientation unknown, voxel sizes only"]
+        notes.append("header has no sform/qform: orientation unknown, voxel sizes only")
+    if notes:
+        meta["warnings"] = notes
     return Volume(data, layout.affine, Modality(modality or "other"), meta)
 
 
@@ -180,8 +195,8 @@ def _storage_array(data: np.ndarray) -> np.ndarray:
 def save_nifti(volume: Volume, path: str | os.PathLike[str]) -> Path:
     """Write ``volume`` to a .nii or .nii.gz file atomically; return the path.
 
-    The header is built from scratch: affine as both qform and sform (code 1, scanner), units
-    mm/s, data type; ``descrip``, ``aux_file``, ``intent_name`` and ``db_name`` are empty and
+    The header is built from scratch: affine as sform and, unless it is sheared, as qform
+    (code 1, scanner), units mm/s, data type; ``descrip``, ``aux_file``, ``intent_name`` and ``db_name`` are empty and
     there are no extensions. The file appears complete or not at all (write to a temporary
     name in the same folder, then ``os.replace``).
     """
@@ -192,6 +207,8 @@ def save_nifti(volume: Volume, path: str | os.PathLike[str]) -> Path:
     data = _storage_array(np.asarray(volume.data))
     img = nib.Nifti1Image(data, volume.affine)
     img.set_qform(volume.affine, code=1)
+    if not qform_represents(img.get_qform(), volume.affine):
+        img.set_qform(None, code=0)  # a sheared affine has no qform: the sform alone holds it
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units("mm", "sec")
     scrub_nifti_header(img.header)

@@ -20,7 +20,13 @@ import numpy as np
 from braintwin.errors import InputError
 from braintwin.io.limits import check_declared, format_bytes
 
-__all__ = ["MAX_VOXEL_MM", "MIN_VOXEL_MM", "NiftiLayout", "parse_nifti_header"]
+__all__ = [
+    "MAX_VOXEL_MM",
+    "MIN_VOXEL_MM",
+    "NiftiLayout",
+    "parse_nifti_header",
+    "qform_represents",
+]
 
 MIN_VOXEL_MM = 0.01  # below: the header is in metres/micrometres or corrupt
 MAX_VOXEL_MM = 50.0  # above: no MRI voxel is 5 cm thick
@@ -41,6 +47,7 @@ class NiftiLayout:
         out_dtype: element type of the returned array (float when scaled).
         affine: voxel -> world (RAS+, mm).
         oriented: False when neither qform nor sform is set (orientation unknown).
+        notes: non-identifying remarks for the volume's ``meta["warnings"]``.
     """
 
     shape: tuple[int, int, int]
@@ -51,6 +58,7 @@ class NiftiLayout:
     out_dtype: np.dtype[Any]
     affine: np.ndarray
     oriented: bool
+    notes: tuple[str, ...] = ()
 
     @property
     def raw_bytes(self) -> int:
@@ -184,7 +192,7 @@ def _agree(q: np.ndarray, s: np.ndarray) -> str | None:
     return None
 
 
-def _affine(hdr: Any, name: str) -> tuple[np.ndarray, bool]:
+def _affine(hdr: Any, name: str) -> tuple[np.ndarray, bool, tuple[str, ...]]:
     s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
     for code, which in ((s_code, "sform_code"), (q_code, "qform_code")):
         if not 0 <= code <= 5:
@@ -197,19 +205,28 @@ def _affine(hdr: Any, name: str) -> tuple[np.ndarray, bool]:
             qform = _qform(hdr, name)
             _check_affine(qform, name, "qform")
             what = _agree(qform, sform)
-            if what is not None:
+            if what is not None and q_code == s_code:
                 raise InputError(
-                    f"{name}: the qform and sform of the header disagree ({what})",
+                    f"{name}: the qform and sform of the header disagree ({what}) although "
+                    "both claim the same space",
                     "re-export the image, or make them equal (e.g. fslorient -copysform2qform)",
                 )
-        return sform, True
+            if what is not None:  # e.g. qform = scanner, sform = template: two spaces
+                note = f"qform and sform describe different spaces ({what} differ); sform used"
+                return sform, True, (note,)
+        return sform, True, ()
     if q_code > 0:
         qform = _qform(hdr, name)
         _check_affine(qform, name, "qform")
-        return qform, True
+        return qform, True, ()
     base = np.asarray(hdr.get_base_affine(), dtype=float)
     _check_affine(base, name, "voxel size (pixdim)")
-    return base, False
+    return base, False, ()
+
+
+def qform_represents(qform: np.ndarray, affine: np.ndarray) -> bool:
+    """Whether a qform (rotation + zooms, no shear) reproduces ``affine`` (for writers)."""
+    return _agree(np.asarray(qform, dtype=float), np.asarray(affine, dtype=float)) is None
 
 
 def parse_nifti_header(
@@ -227,17 +244,23 @@ def parse_nifti_header(
     dtype = _dtype(hdr, name)
     offset = _offset(hdr, size, name)
     slope, inter = _scaling(hdr, name)
-    affine, oriented = _affine(hdr, name)
+    affine, oriented, notes = _affine(hdr, name)
     if slope is None:
         out_dtype = dtype.newbyteorder("=")
     else:
         out_dtype = np.dtype(np.float64 if dtype.itemsize == 8 else np.float32)
     layout = NiftiLayout(
-        (shape[0], shape[1], shape[2]), dtype, offset, slope, inter, out_dtype, affine, oriented
+        (shape[0], shape[1], shape[2]),
+        dtype,
+        offset,
+        slope,
+        inter,
+        out_dtype,
+        affine,
+        oriented,
+        notes,
     )
-    # raw bytes and the output coexist while scaling: both count towards the limit
-    declared = layout.out_bytes + (layout.raw_bytes if slope is not None else 0)
-    check_declared(name, declared, file_bytes=file_bytes, compressed=compressed)
+    check_declared(name, layout.out_bytes, file_bytes=file_bytes, compressed=compressed)
     if not compressed and file_bytes < offset + layout.raw_bytes:
         raise InputError(
             f"{name} is corrupt or truncated: the header declares "
