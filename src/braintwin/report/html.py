@@ -129,7 +129,7 @@ def _visit_view(index: int, visit: Visit, sections: list[Section]) -> _VisitView
     if overlay is not None:
         seen = observable_regions(
             [m.value for m in visit.modalities],
-            visit.meta.get("segmentation", {}).get("observable_regions"),
+            (visit.meta.get("segmentation") or {}).get("observable_regions"),
         )
         rows, has_diam = _region_rows(
             overlay,

@@ -46,6 +46,13 @@ def _value(v: Any) -> str:
     return str(v)
 
 
+def _nested(v: Any) -> bool:
+    """Records inside records (e.g. the emulator's stage boxes): too raw for a report."""
+    return isinstance(v, dict) or (
+        isinstance(v, list | tuple) and any(isinstance(x, dict | list | tuple) for x in v)
+    )
+
+
 def _flag(text: str) -> str:
     return f'<div class="flag">{html.escape(text)}</div>'
 
@@ -89,7 +96,7 @@ def _posterior_section(twin: Twin) -> Section | None:
         png_img(posterior_figure(post.names, post.samples, prior), "posterior"),
     ]
     parts += [_flag(n) for n in _current_notes(post)]
-    diag = [[k, _value(v)] for k, v in post.diagnostics.items() if not isinstance(v, dict)]
+    diag = [[k, _value(v)] for k, v in post.diagnostics.items() if not _nested(v)]
     if diag:
         parts.append('<p class="muted">Sampler diagnostics</p>')
         parts.append(_table(["quantity", "value"], diag))
@@ -230,8 +237,9 @@ def _scores_section(twin: Twin) -> Section | None:
         parts.append(
             _flag(
                 "Rows marked 'old scoring' were scored before like-with-like comparison: "
-                "a prediction of the tumour core was compared with the enhancing rim (ET) "
-                "alone, so their Dice and error overstate the forecast's error."
+                "the prediction of the tumour core (TC) was compared with the enhancing rim "
+                "(ET) alone, so their Dice and volume error do not measure the forecast of the "
+                "region it predicts and are not comparable with the other rows."
             )
         )
     return Section("Forecasts scored against what happened", "".join(parts))
