@@ -100,10 +100,14 @@ def test_eval_classify_json(
     assert {"clean", "jpeg_q50", "flip_left_right", "fgsm_eps2/255", "defence_median3"} <= set(rob)
 
 
-def test_eval_classify_volumes_on_a_real_case(
-    app: typer.Typer, tiny_weights: Path, cropped_case: Callable[..., Path], tmp_path: Path
+@pytest.mark.slow
+def test_eval_classify_volumes_goes_through_the_twin_path(
+    app: typer.Typer, tiny_weights: Path, cropped_case: Callable[..., Path]
 ) -> None:
-    case = cropped_case(40)  # a real BraTS case cropped around its tumour (with its *_seg)
+    """A real BraTS case (cropped around its tumour, with its expert *_seg) through
+    read -> prepare_visit -> classify_visit: the expert label is not used, the row carries
+    the predicted segmentation's tumour volume and the visit flags."""
+    case = cropped_case(40)
     res = CliRunner().invoke(
         app,
         ["eval", "classify-volumes", str(case.parent), "--weights", str(tiny_weights)],
@@ -111,9 +115,28 @@ def test_eval_classify_volumes_on_a_real_case(
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["n"] == 1 and out["true_label"] == "glioma"
+    assert "prepare_visit" in out["path"] and "expert labels not used" in out["path"]
     assert sum(out["predicted"].values()) == 1
     row = out["cases"][0]
-    assert out["accuracy"] == float(row["label"] == "glioma")
-    assert out["slice_selection"] == "segmentation" and row["slices"] >= 1
+    assert out["correct"] == int(row["label"] == "glioma")
+    assert row["modality"] == "t1ce" and row["slices"] >= 1
+    assert row["tumour_ml"] is not None and row["tumour_ml"] > 1.0  # the network found it
+    if row["label"] == "notumor":
+        assert row["disagreement"] and row["flags"]
+    res2 = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "classify-volumes",
+            str(case.parent),
+            "--weights",
+            str(tiny_weights),
+            "--without",
+            "t1ce",
+        ],
+    )
+    assert res2.exit_code == 0, res2.output
+    row2 = json.loads(res2.stdout.strip().splitlines()[-1])["cases"][0]
+    assert row2["modality"] == "flair" and any("no T1ce" in f for f in row2["flags"])
     bad = CliRunner().invoke(app, ["eval", "classify-volumes", str(case.parent), "--label", "x"])
     assert bad.exit_code != 0

@@ -106,7 +106,7 @@ def test_foreground_mask_recognises_a_constant_nonzero_background() -> None:
 def test_quantile_matching_reaches_the_reference(rng: np.random.Generator) -> None:
     ref = load_reference()
     assert ref.shape == LEVELS.shape and np.all(np.diff(ref) >= 0)
-    assert 0.0 <= ref[0] and ref[-1] <= 1.0
+    assert ref[0] >= 0.0 and ref[-1] <= 1.0
     data = rng.gamma(2.0, 3.0, (40, 40, 4)).astype(np.float32)
     data[0, 0, 0] = 32767.0  # an int16-maximum outlier must not set the contrast
     mask = np.ones(data.shape, bool)

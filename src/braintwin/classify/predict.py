@@ -210,7 +210,9 @@ def _visit_flags(pred: Prediction, ml: float | None, modality: Modality) -> tupl
         )
     if ml is not None and ml >= MIN_TUMOUR_ML and pred.label == "notumor":
         disagree = True
-        best = max((c for c in pred.probabilities if c != "notumor"), key=pred.probabilities.get)
+        best = max(
+            (c for c in pred.probabilities if c != "notumor"), key=pred.probabilities.__getitem__
+        )
         flags.append(
             f"disagreement: the segmentation has a {ml:.1f} mL tumour but the classifier says "
             f"notumor (p={pred.probabilities['notumor']:.2f}); most likely tumour type {best} "
