@@ -48,12 +48,6 @@ def time_to_progression(days: np.ndarray, volumes: np.ndarray, ratio: float) -> 
     return float("inf")
 
 
-def _rt_in(plan: TreatmentPlan | None, a: dt.date, b: dt.date) -> bool:
-    if plan is None or plan.radiotherapy is None:
-        return False
-    return any(a <= plan.start + dt.timedelta(days=f.day) < b for f in plan.radiotherapy.fractions)
-
-
 def forecast(
     posterior: Posterior,
     initial_seg: Volume | None,
@@ -108,7 +102,7 @@ def forecast(
         )
     rows = posterior.samples[rng.integers(len(posterior.samples), size=n_samples)]
     names = list(posterior.names)
-    if _rt_in(plan, t0, date) and "alpha" not in names:
+    if plan is not None and plan.has_radiotherapy_between(t0, date) and "alpha" not in names:
         alpha = np.exp(literature_prior(("alpha",)).sample(n_samples, rng))
         rows, names = np.hstack([rows, alpha]), [*names, "alpha"]
         notes.append(

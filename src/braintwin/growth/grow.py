@@ -143,7 +143,7 @@ def grow_from_segmentation(
     else:
         domain = Domain.homogeneous(brain_mask)
     th = thresholds or ObservationThresholds()
-    u0 = density_from_segmentation(seg, brain_mask=brain_mask, thresholds=th)
+    u0 = density_from_segmentation(seg, brain_mask=brain_mask, thresholds=th, params=params)
     t_end = float((until_date - start_date).days)
     times = sorted({*np.arange(0.0, t_end, every_days).tolist(), t_end})
     tr = simulate(
