@@ -23,6 +23,7 @@ from braintwin.errors import ModelError
 from braintwin.growth.domain import Domain
 from braintwin.growth.observe import ObservationThresholds, to_segmentation
 from braintwin.growth.parameters import PRIORS, GrowthParameters
+from braintwin.growth.profile import SEED_DENSITY, SEED_RADIUS_MM
 from braintwin.growth.simulate import IMPLAUSIBLE_FRACTION, simulate
 from braintwin.growth.treatment import PLANS
 from braintwin.types.records import TreatmentPlan
@@ -137,11 +138,16 @@ def random_seed_voxel(
 
 
 def _seed_field(domain: Domain, voxel: tuple[int, int, int]) -> Volume:
-    """A small ball (radius 2 voxels) of density 0.5 around ``voxel``, inside the brain."""
+    """The model's seed around ``voxel``: the same cell mass as the seed from which
+    ``growth.profile`` grows initial conditions (a ball of ``SEED_RADIUS_MM`` at
+    ``SEED_DENSITY``), so synthetic truths and calibration share one tumour history. On grids
+    too coarse for the ball, that mass is put in the seed voxel."""
     idx = np.indices(domain.shape)
     r2 = sum(((idx[a] - voxel[a]) * domain.spacing[a]) ** 2 for a in range(3))
-    ball = r2 <= (2.0 * max(domain.spacing)) ** 2
-    return domain.volume(np.where(ball & domain.mask, 0.5, 0.0).astype(np.float32))
+    ball = (r2 <= SEED_RADIUS_MM**2) & domain.mask
+    mass = SEED_DENSITY * 4.0 / 3.0 * math.pi * SEED_RADIUS_MM**3  # mm³ of packed cells
+    density = min(mass / (np.count_nonzero(ball) * domain.voxel_volume_mm3), 1.0)
+    return domain.volume(np.where(ball, density, 0.0).astype(np.float32))
 
 
 def synthesize_patient(
