@@ -202,7 +202,14 @@ class ReducedProblem:
         if self.geometry is None:
             raise InputError("reduced problem was not built with ReducedProblem.build")
         th = self.thresholds
-        dens = geometry_density(self.geometry, params.D_w, params.rho, th.enhancing, th.flair)
+        dens = geometry_density(
+            self.geometry,
+            params.D_w,
+            params.rho,
+            th.enhancing,
+            th.flair,
+            grid_mm=min(self.grid.spacing),
+        )
         dens = dens * self.box_brain
         f = self.grid.factors
         n = self.grid.shape

@@ -19,7 +19,8 @@ Virtual patient (all SYNTHETIC):
   (D_w, ρ) would have grown (``density_from_segmentation``).
 
 Progression (stated exactly): the first weekly assessment at which the T1ce-visible (TC)
-volume is at least 40 % above its smallest earlier value (nadir; the start counts) **and** at
+volume (its expectation over the T1ce threshold's uncertainty, 0.6-0.8: a uniform core that
+hovers at 0.7 would otherwise blink in and out of view) is at least 40 % above its smallest earlier value (nadir; the start counts) **and** at
 least 0.52 mL above it. 40 % is the volumetric equivalent of RANO's 25 % increase of the
 bidimensional product (1.25^(3/2); Wen et al. 2010, JCO 28:1963); 0.52 mL is a 10 mm sphere,
 RANO's smallest measurable lesion, so a tumour that vanished progresses when a measurable one
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from braintwin.calibrate.forecasting import MEASURABLE_ML, RANO_VOLUME_RATIO, time_to_progression
 from braintwin.calibrate.survival import cox_hazard_ratio, kaplan_meier_median
 from braintwin.errors import InputError
 from braintwin.growth.domain import Domain
@@ -59,13 +61,13 @@ __all__ = [
     "run_population",
 ]
 
-PROGRESSION_RATIO = 1.25**1.5  # volumetric equivalent of +25 % bidimensional product
-MEASURABLE_ML = 4.0 / 3.0 * math.pi * 5.0**3 / 1000.0  # 10 mm sphere: 0.52 mL
+PROGRESSION_RATIO = RANO_VOLUME_RATIO  # volumetric equivalent of +25 % bidimensional product
 BRAIN_ML = 1400.0
 DAYS_PER_MONTH = 365.25 / 12.0
 START = dt.date(2005, 1, 3)  # a Monday; the calendar is synthetic
 DEFINITION = (
-    "progression = first weekly assessment with T1ce-visible (TC) volume >= 1.40 x nadir "
+    "progression = first weekly assessment with T1ce-visible (TC) volume (expected over the "
+    "T1ce threshold 0.6-0.8) >= 1.40 x nadir "
     "(volumetric equivalent of RANO +25 % bidimensional product) and >= nadir + 0.52 mL "
     "(a 10 mm measurable lesion; covers a new lesion after the tumour vanished); time from "
     "the first radiotherapy day"
@@ -147,13 +149,10 @@ def _ball(resolution_mm: float) -> tuple[Domain, np.ndarray]:
 
 def progression_day(days: np.ndarray, tc_ml: np.ndarray) -> tuple[float, bool]:
     """(day, progressed) by the module's definition; (last day, False) when censored."""
-    nadir = float(tc_ml[0])
-    for i in range(1, len(days)):
-        v = float(tc_ml[i])
-        if v >= PROGRESSION_RATIO * nadir and v >= nadir + MEASURABLE_ML:
-            return float(days[i]), True
-        nadir = min(nadir, v)
-    return float(days[-1]), False
+    d = time_to_progression(
+        days, tc_ml, PROGRESSION_RATIO, min_increase=MEASURABLE_ML, interpolate=False
+    )
+    return (d, True) if np.isfinite(d) else (float(days[-1]), False)
 
 
 def _simulate_arm(
@@ -172,7 +171,7 @@ def _simulate_arm(
     tr = simulate(
         u0, domain, pat.params, plan, days.tolist(), start_date=START, keep=[], solver=solver
     )
-    return np.asarray(tr.enhancing_mm3, float) / 1000.0
+    return np.asarray(tr.enhancing_expected_mm3, float) / 1000.0
 
 
 def run_population(
@@ -206,7 +205,7 @@ def run_population(
             d, e = progression_day(days, tc)
             t_ev.append(d)
             ev.append(e)
-            van.append(bool(np.any(tc[days <= 28.0] <= 0.0)))
+            van.append(bool(np.any(tc[days <= 28.0] < MEASURABLE_ML)))
             curves.append(tc)
             if progress is not None:
                 progress(f"in-silico trial: {arm} arm", (a * n + i + 1) / (2 * n))

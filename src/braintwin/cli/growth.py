@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         n: Annotated[int, typer.Option("--n", help="Number of patients.")] = 1,
         seed: Annotated[int, typer.Option(help="Random seed (reproducible).")] = 0,
         visits: Annotated[str, typer.Option(help="Visit days after diagnosis.")] = "0,90,180",
-        plan: Annotated[str, typer.Option(help="stupp, hypo or none.")] = "stupp",
+        plan: Annotated[str, typer.Option(help="stupp, rt, hypo or none.")] = "stupp",
         brain: Annotated[str, typer.Option(help="'mni152' or a BraTS case folder.")] = "mni152",
         resolution: Annotated[int, typer.Option(help="Grid spacing in mm (1 or 2).")] = 1,
         diagnosis: Annotated[

@@ -14,6 +14,7 @@ tumour does not vanish the day it is irradiated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,9 @@ class ObservationThresholds:
 
     enhancing: float = 0.7
     flair: float = 0.25
+    #: The T1ce threshold is known only to lie in about 0.6-0.8 (Konukoglu 2010, Lipková 2019):
+    #: the *expected* T1ce-visible volume averages over a threshold uniform in enhancing ± this.
+    enhancing_spread: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.flair < self.enhancing < 1.0:
@@ -54,6 +58,19 @@ class ObservationThresholds:
                 f"observation thresholds flair={self.flair}, enhancing={self.enhancing}",
                 "need 0 < flair < enhancing < 1 (typical 0.16-0.25 and 0.6-0.8)",
             )
+        if not 0 <= self.enhancing_spread < 0.5:
+            raise ModelError(
+                f"enhancing_spread {self.enhancing_spread} must lie in [0, 0.5)",
+                "use e.g. 0.1 (threshold uncertain within 0.6-0.8)",
+            )
+
+    def expected_enhancing_fraction(self, u: np.ndarray) -> np.ndarray:
+        """P(u >= threshold) for the T1ce threshold uniform in enhancing ± enhancing_spread."""
+        # Kept between the FLAIR threshold and 1 (a threshold outside them is meaningless).
+        spread = min(self.enhancing_spread, self.enhancing - self.flair, 1.0 - self.enhancing)
+        if spread <= 0:
+            return (u >= self.enhancing).astype(np.float32)
+        return np.clip((u - (self.enhancing - spread)) / (2 * spread), 0.0, 1.0)
 
 
 def _density_array(u: Volume | np.ndarray) -> np.ndarray:
@@ -100,15 +117,14 @@ def density_from_segmentation(
     growth parameters ``params`` (default ``GrowthParameters()``): inside the tumour core
     (labels 1, 4; a binary mask counts as core) the profile a tumour with that D_w and ρ grows
     from a seed (``growth.profile``), exactly the T1ce threshold at the core's edge and near
-    carrying capacity deep inside; the edema decays from the T1ce to the FLAIR threshold; beyond
-    the visible edge the same profile's invisible tail (length ~ sqrt(D/ρ), longer for diffuse
-    tumours). Density is zero outside ``brain_mask``.
+    carrying capacity deep inside compact tumours; the edema decays from the T1ce to the FLAIR
+    threshold; beyond the visible edge invisible infiltration decays with the travelling-wave
+    length sqrt(D/ρ). Density is zero outside ``brain_mask``.
     """
     from braintwin.growth.parameters import GrowthParameters
     from braintwin.growth.profile import (
         equivalent_radius_mm,
         geometry_density,
-        radial_profile,
         segmentation_geometry,
     )
 
@@ -123,10 +139,7 @@ def density_from_segmentation(
             "segmentation has no tumour voxels", "nothing to start a growth model from"
         )
     radii = (equivalent_radius_mm(np.isin(labels, (1, 4)), sp), equivalent_radius_mm(whole, sp))
-    reach = max(
-        radial_profile(p.D_w, p.rho, max(r, 0.25), t).reach_mm
-        for r, t in zip(radii, (th.enhancing, th.flair), strict=True)
-    )
+    reach = float(np.clip(p.wave_width_mm, 0.5, 20.0)) * math.log(th.flair / 1e-5)
     # Work on the tumour's bounding box grown by the tail's reach (EDT on 1 mm grids is costly).
     idx = np.nonzero(whole)
     box = tuple(
@@ -135,7 +148,7 @@ def density_from_segmentation(
     )
     geo = segmentation_geometry(labels[box], sp, radii=radii)
     u = np.zeros(labels.shape, dtype=np.float32)
-    u[box] = geometry_density(geo, p.D_w, p.rho, th.enhancing, th.flair)
+    u[box] = geometry_density(geo, p.D_w, p.rho, th.enhancing, th.flair, grid_mm=min(sp))
     if brain_mask is not None:
         if not brain_mask.same_grid(seg):
             raise InputError(

@@ -302,7 +302,7 @@ def simulate(
         raise ModelError(f"keep days {sorted(missing)} are not output days", "add them to t_days")
     fields: list[np.ndarray | None] = [None] * times.size
     viable: list[np.ndarray | None] = [None] * times.size
-    stats = np.zeros((3, times.size))
+    stats = np.zeros((4, times.size))
     beta = params.alpha / params.alpha_beta
     fi = 0
     t = 0.0
@@ -329,6 +329,7 @@ def simulate(
                 float(u.sum(dtype=np.float64)) * vox,
                 float(np.count_nonzero(vis >= th.enhancing)) * vox,
                 float(np.count_nonzero(vis >= th.flair)) * vox,
+                float(th.expected_enhancing_fraction(vis).sum(dtype=np.float64)) * vox,
             ]
             for i in out_idx:
                 stats[:, i] = row
@@ -376,6 +377,7 @@ def simulate(
         crop_edge_density=sim.leak,
         notes=notes,
         viable=viable,
+        enhancing_expected_mm3=stats[3],
     )
 
 

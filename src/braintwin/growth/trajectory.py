@@ -31,6 +31,9 @@ class Trajectory:
             boundary included); tiny values mean the crop lost nothing that matters.
         notes: warnings about the run (e.g. a visible tumour larger than is plausible).
         viable: per kept output, the viable cell density u alone (doomed cells excluded).
+        enhancing_expected_mm3: expected T1ce-visible volume over the threshold's uncertainty
+            (``ObservationThresholds.enhancing_spread``), (T,): a smooth version of
+            ``enhancing_mm3`` that does not jump when a near-uniform core crosses 0.7.
     """
 
     times: np.ndarray
@@ -49,6 +52,7 @@ class Trajectory:
     crop_edge_density: float = 0.0
     notes: list[str] = field(default_factory=list)
     viable: list[np.ndarray | None] = field(default_factory=list)
+    enhancing_expected_mm3: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def index_of(self, day: float) -> int:
         """Index of the output at ``day`` (days after t = 0); ``ModelError`` if none."""
