@@ -229,6 +229,7 @@ def run_population(
             "tc_ml_peak_max": float(max(peak)),
         }
     vanished = float(np.mean(np.concatenate([r.vanished_4w for r in arms.values()])))
+    speed = np.array([p.params.front_speed_mm_per_day * 365.25 for p in patients])
     return {
         "n": n,
         "arms": out_arms,
@@ -236,6 +237,12 @@ def run_population(
         "hazard_ratio_95ci": ci,
         "vanished_within_4_weeks": vanished,
         "definition": DEFINITION,
+        "front_speed_mm_per_year": {
+            "median": float(np.median(speed)),
+            "q05": float(np.quantile(speed, 0.05)),
+            "q95": float(np.quantile(speed, 0.95)),
+            "fraction_above_100": float(np.mean(speed > 100.0)),
+        },
         "compartment": f"T1ce-visible ({COMPARTMENT_REGIONS['enhancing'].value})",
         "published": {
             "stupp_median_pfs_months": 6.9,

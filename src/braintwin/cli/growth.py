@@ -162,6 +162,11 @@ def register(app: typer.Typer) -> None:
             f"visible tumour vanished within 4 weeks: {r['vanished_within_4_weeks']:.0%}; "
             f"{r['seconds']:.0f} s"
         )
+        v = r["front_speed_mm_per_year"]
+        typer.echo(
+            f"untreated front speed 2·sqrt(D_w·rho): median {v['median']:.0f} mm/year "
+            f"(5-95 %: {v['q05']:.0f}-{v['q95']:.0f}; literature 2-100)"
+        )
         emit_json(r)
 
     @bench_app.command("growth")
