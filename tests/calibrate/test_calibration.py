@@ -23,21 +23,22 @@ from braintwin.types import Modality, Volume
 
 D0 = dt.date(2020, 1, 1)
 FAST = {"grid_points": 5, "stages": 2, "n_walkers": 12, "n_steps": 300}
-TRUTH = {"D_w": 0.2, "rho": 0.05}
+TRUTH = {"D_w": 0.1, "rho": 0.05}
 
 
 @pytest.fixture(scope="module")
 def patient() -> tuple[list[tuple[dt.date, Volume]], Volume]:
-    """Two synthetic visits 60 days apart on a 24³ grid of 2 mm (homogeneous brain ball)."""
+    """Two synthetic visits 30 days apart on a 24³ grid of 2 mm (homogeneous brain ball)."""
     n = 24
     aff = np.diag([2.0, 2.0, 2.0, 1.0])
     idx = np.indices((n, n, n))
     r = np.sqrt(((idx - n // 2) ** 2).sum(0)) * 2.0
     brain = Volume((r < 22).astype(np.uint8), aff, Modality.MASK)
-    u0 = Volume(np.where(r < 4, 0.9, 0.0).astype(np.float32), aff, Modality.DENSITY)
-    tr = simulate(u0, Domain.homogeneous(brain), GrowthParameters(**TRUTH), None, [0, 40, 100])
-    segs = [to_segmentation(tr.at(d)) for d in (40, 100)]
-    return [(D0, segs[0]), (D0 + dt.timedelta(days=60), segs[1])], brain
+    # Grown from a small seed (the history the calibration's initial condition assumes).
+    u0 = Volume(np.where(r <= 2.0, 0.5, 0.0).astype(np.float32), aff, Modality.DENSITY)
+    tr = simulate(u0, Domain.homogeneous(brain), GrowthParameters(**TRUTH), None, [0, 120, 150])
+    segs = [to_segmentation(tr.at(d)) for d in (120, 150)]
+    return [(D0, segs[0]), (D0 + dt.timedelta(days=30), segs[1])], brain
 
 
 def test_calibrate_recovers_parameters(patient) -> None:  # type: ignore[no-untyped-def]

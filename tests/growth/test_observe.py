@@ -7,6 +7,7 @@ import pytest
 
 from braintwin.errors import InputError, ModelError
 from braintwin.growth import (
+    GrowthParameters,
     ObservationThresholds,
     density_from_segmentation,
     observe,
@@ -46,6 +47,10 @@ def test_density_from_segmentation_round_trips_through_observe() -> None:
     np.testing.assert_array_equal(back.data > 0, wt)  # visible extent = labelled extent
     # Invisible infiltration beyond the FLAIR edge, decaying with distance.
     assert 0 < u.data[20, 20, 31] < 0.25 and u.data[20, 20, 31] > u.data[20, 20, 34]
+    # A compact tumour (sqrt(D/rho) = 1 mm) has a core near carrying capacity: one 2 Gy
+    # fraction (survival ~0.93) would leave even its viable cells visible.
+    compact = density_from_segmentation(seg, params=GrowthParameters(D_w=0.05, rho=0.05))
+    assert compact.data[20, 20, 20] * 0.93 > 0.7
 
 
 def test_density_respects_brain_mask_and_errors() -> None:

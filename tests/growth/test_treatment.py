@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from braintwin.errors import ModelError
-from braintwin.growth import hypofractionated, lq_survival, standard_stupp, target_dose_map
+from braintwin.growth import (
+    hypofractionated,
+    lq_survival,
+    radiotherapy_alone,
+    standard_stupp,
+    target_dose_map,
+)
 
 START = dt.date(2024, 1, 1)
 
@@ -21,8 +27,16 @@ def test_stupp_is_60gy_in_30_weekday_fractions() -> None:
     days = [f.day for f in rt.fractions]
     assert days[:6] == [0, 1, 2, 3, 4, 7]  # weekends off
     assert days[-1] == 39  # six weeks
-    (tmz,) = plan.chemotherapy
+    tmz, *adjuvant = plan.chemotherapy
     assert tmz.dose_mg_m2 == 75.0 and tmz.start_day == 0 and tmz.end_day == 40
+    # Six adjuvant cycles, 5 days every 28, from 4 weeks after radiotherapy; 150 then 200 mg/m².
+    assert [c.start_day for c in adjuvant] == [68 + 28 * i for i in range(6)]
+    assert all(c.end_day - c.start_day == 5 for c in adjuvant)
+    assert [c.dose_mg_m2 for c in adjuvant] == [150.0] + [200.0] * 5
+    assert adjuvant[1].kill_rate_per_day == pytest.approx(tmz.kill_rate_per_day * 200 / 75)
+    assert len(standard_stupp(START, adjuvant=False).chemotherapy) == 1
+    rt_only = radiotherapy_alone(START)
+    assert rt_only.chemotherapy == () and rt_only.radiotherapy == plan.radiotherapy
 
 
 def test_hypofractionated_is_40gy_in_15() -> None:

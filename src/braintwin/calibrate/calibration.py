@@ -1,8 +1,10 @@
 """Bayesian calibration of the growth model to a patient's visits, and assimilation of new ones.
 
-Model: the first visit's segmentation gives the initial density (``density_from_segmentation``);
-D_w and ρ (and the radiosensitivity α when radiotherapy falls between visits) are unknown. The
-likelihood compares each later visit's masks with the simulated density (``likelihood``). The
+Model: the first visit's segmentation gives the initial density, built for each parameter
+sample as the profile those parameters grow to the segmented size (``forward``,
+``growth.profile``); D_w and ρ (and the radiosensitivity α when radiotherapy falls between
+visits) are unknown. The likelihood compares each later visit's masks with the simulated
+density (``likelihood``). The
 posterior is sampled with emcee (affine-invariant ensemble; Foreman-Mackey et al. 2013) on a
 tabulated log-likelihood emulator (``emulator``) built from a few hundred forward runs on a
 cropped ~2 mm grid (``forward``).
@@ -71,12 +73,6 @@ def check_visits(
                 "interval (treatments, resections in between are unknown); trust it less"
             )
     return ordered, notes
-
-
-def _rt_between(plan: TreatmentPlan | None, a: dt.date, b: dt.date) -> bool:
-    if plan is None or plan.radiotherapy is None:
-        return False
-    return any(a <= plan.start + dt.timedelta(days=f.day) < b for f in plan.radiotherapy.fractions)
 
 
 def _box(prior: Prior) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +161,7 @@ def calibrate(
     d0, seg0 = ordered[0]
     last_date, last_seg = ordered[-1]
     names: tuple[str, ...] = ("D_w", "rho")
-    if _rt_between(plan, d0, last_date):
+    if plan is not None and plan.has_radiotherapy_between(d0, last_date):
         names = (*names, "alpha")
     base_prior = prior or literature_prior(names)
     pri = base_prior.with_params(names)
@@ -175,7 +171,7 @@ def calibrate(
     for d, seg in ordered[1:]:
         regions = observed_regions(seg)
         if not regions["enhancing"].any() and not np.any(regions.get("flair", False)):
-            if not _rt_between(plan, d0, d):
+            if plan is None or not plan.has_radiotherapy_between(d0, d):
                 raise CalibrationError(
                     f"the tumour vanished at the visit of {d} without treatment in between",
                     "growth cannot explain it (resection? wrong segmentation?); restart the "

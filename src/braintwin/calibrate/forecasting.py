@@ -3,8 +3,8 @@
 For each of ``n_samples`` posterior draws the model runs from the last visit's segmentation to
 ``date`` under ``plan``; the fraction of draws in which a voxel is above the enhancing (FLAIR)
 threshold is the probability map; masks at a credibility level c are {probability ≥ c}; the
-volume trajectories give 50 %/90 % bands; time to progression is the first day the enhancing
-volume exceeds the RANO-style threshold. RANO (Wen et al. 2010) calls progression at ≥ 25 %
+volume trajectories give 50 %/90 % bands; time to progression is the first day the T1ce-visible
+(TC) volume exceeds the RANO-style threshold over its nadir. RANO (Wen et al. 2010) calls progression at ≥ 25 %
 increase of the sum of products of perpendicular diameters; for a tumour growing self-similarly
 that is a volume ratio of 1.25^(3/2) ≈ 1.40 (used here by default).
 """
@@ -23,35 +23,46 @@ from braintwin.errors import InputError
 from braintwin.growth import Domain
 from braintwin.types import Modality, TreatmentPlan, Volume
 
-__all__ = ["RANO_VOLUME_RATIO", "forecast", "time_to_progression"]
+__all__ = ["MEASURABLE_ML", "RANO_VOLUME_RATIO", "forecast", "time_to_progression"]
 
 RANO_VOLUME_RATIO = 1.25**1.5  # 25 % increase of the bidimensional product, as a volume ratio
+MEASURABLE_ML = 4.0 / 3.0 * np.pi * 5.0**3 / 1000.0  # a 10 mm sphere: RANO's measurable lesion
 
 
-def time_to_progression(days: np.ndarray, volumes: np.ndarray, ratio: float) -> float:
-    """First day (linear interpolation) at which ``volumes`` ≥ ratio · volumes[0]; inf if never.
+def time_to_progression(
+    days: np.ndarray,
+    volumes: np.ndarray,
+    ratio: float,
+    *,
+    min_increase: float = 0.0,
+    interpolate: bool = True,
+) -> float:
+    """First day at which ``volumes`` ≥ ratio · nadir and ≥ nadir + ``min_increase``; inf if
+    never. The nadir is the smallest earlier volume, the baseline included (RANO measures
+    progression from the best response, Wen et al. 2010).
 
     Args:
         days: (m,) ascending days, days[0] = 0 (the baseline).
-        volumes: (m,) enhancing volume at those days (any unit).
+        volumes: (m,) T1ce-visible (TC) volume at those days (any unit).
         ratio: progression threshold as a volume ratio.
+        min_increase: smallest absolute increase that counts (same unit as ``volumes``; e.g.
+            a measurable 10 mm lesion, 0.52 mL), so a vanished tumour progresses when a
+            measurable one returns.
+        interpolate: linear interpolation between samples (False: the first sample day, as
+            at discrete assessments).
     """
-    v0 = float(volumes[0])
-    target = ratio * v0
-    if v0 <= 0:
-        return float(days[0]) if np.any(volumes > 0) else float("inf")
+    nadir = float(volumes[0])
     for i in range(1, len(days)):
-        if volumes[i] >= target:
-            a, b = float(volumes[i - 1]), float(volumes[i])
-            frac = 0.0 if b == a else (target - a) / (b - a)
+        target = max(ratio * nadir, nadir + min_increase)
+        v = float(volumes[i])
+        if (v >= target and target > 0) or (target <= 0 and v > 0):
+            if not interpolate or target <= 0:
+                return float(days[i])
+            a = float(volumes[i - 1])
+            frac = 0.0 if v == a else (target - a) / (v - a)
             return float(days[i - 1] + np.clip(frac, 0, 1) * (days[i] - days[i - 1]))
+        nadir = min(nadir, v)
     return float("inf")
-
-
-def _rt_in(plan: TreatmentPlan | None, a: dt.date, b: dt.date) -> bool:
-    if plan is None or plan.radiotherapy is None:
-        return False
-    return any(a <= plan.start + dt.timedelta(days=f.day) < b for f in plan.radiotherapy.fractions)
 
 
 def forecast(
@@ -108,7 +119,7 @@ def forecast(
         )
     rows = posterior.samples[rng.integers(len(posterior.samples), size=n_samples)]
     names = list(posterior.names)
-    if _rt_in(plan, t0, date) and "alpha" not in names:
+    if plan is not None and plan.has_radiotherapy_between(t0, date) and "alpha" not in names:
         alpha = np.exp(literature_prior(("alpha",)).sample(n_samples, rng))
         rows, names = np.hstack([rows, alpha]), [*names, "alpha"]
         notes.append(
@@ -146,7 +157,14 @@ def forecast(
             p_fl += u >= obs.flair_threshold
             vols["enhancing"][i] = traj.enhancing_mm3 / 1000.0  # mL
             vols["flair"][i] = traj.flair_mm3 / 1000.0
-            ttp[i] = time_to_progression(days, vols["enhancing"][i], progression_ratio)
+            # On the expected T1ce-visible volume (threshold uncertain within 0.6-0.8), which
+            # does not blink when a near-uniform treated core hovers at the threshold.
+            ttp[i] = time_to_progression(
+                days,
+                traj.enhancing_expected_mm3 / 1000.0,
+                progression_ratio,
+                min_increase=MEASURABLE_ML,
+            )
             if progress is not None:
                 progress("forecast samples", (i + 1) / n_samples)
     prob = {"enhancing": p_enh / n_samples, "flair": p_fl / n_samples}
@@ -174,7 +192,10 @@ def forecast(
 
     progression = {
         "volume_ratio_threshold": progression_ratio,
-        "definition": "enhancing volume >= ratio x volume at start (RANO 25 % SPD ~ 1.40 volume)",
+        "definition": (
+            "T1ce-visible (TC) volume >= ratio x nadir and >= nadir + 0.52 mL (RANO 25 % SPD "
+            "~ 1.40 volume, from the best response; 0.52 mL = a measurable 10 mm lesion)"
+        ),
         "p_progression_by_date": p_prog,
         "median_days": quant(0.5),
         "q05_days": quant(0.05),

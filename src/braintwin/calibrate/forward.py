@@ -1,8 +1,13 @@
 """The forward model calibration and forecasting run: ``braintwin.growth.simulate`` on a reduced grid.
 
 This module is the only place that calls the growth engine. It builds, once per problem, the
-cropped coarse domain and the initial density (from the first visit's segmentation through
-``growth.density_from_segmentation``), then runs the solver for any parameter vector.
+cropped coarse domain and the distances to the first visit's visible regions, then for
+any parameter vector builds the initial density **for those parameters** (the profile a tumour
+with that D_w and ρ grows from a seed to the segmented size, ``growth.profile``: the same
+initial condition as ``growth.density_from_segmentation``) and runs the solver. The initial
+condition is thereby inferred jointly with the parameters: a diffuse slow tumour starts with
+the wide, not yet fully formed infiltration it would have, a compact fast one with a sharp
+edge; the visible regions of the first visit are kept as observed.
 
 Threads: the numba solver is parallel, but calibration makes hundreds of short runs on small
 crops, where thread start-up and contention with other processes on a 2-core machine cost
@@ -27,8 +32,13 @@ from braintwin.growth import (
     GrowthParameters,
     ObservationThresholds,
     Trajectory,
-    density_from_segmentation,
     simulate,
+)
+from braintwin.growth.profile import (
+    SegmentationGeometry,
+    equivalent_radius_mm,
+    geometry_density,
+    segmentation_geometry,
 )
 from braintwin.types import Modality, TreatmentPlan, Volume
 from braintwin.types.labels import region_mask
@@ -90,9 +100,8 @@ class ReducedProblem:
         plan: treatment plan (its ``start`` anchors fraction days), or None.
         observation: thresholds and noise scales.
         solver: growth solver name.
-        tail: invisible-infiltration length beyond the FLAIR edge: ``"wave"`` uses the
-            travelling-wave decay length sqrt(D/ρ) of each parameter sample (Konukoglu et al.
-            2010), a number fixes it (mm).
+        geometry: distances (fine crop) to the start visit's visible regions, from which each
+            parameter sample's initial density is built (``growth.profile``).
     """
 
     grid: ReducedGrid
@@ -104,7 +113,7 @@ class ReducedProblem:
     plan: TreatmentPlan | None
     observation: ObservationModel
     solver: str = "numba"
-    tail: str | float = "wave"
+    geometry: SegmentationGeometry | None = None
 
     @classmethod
     def build(
@@ -121,7 +130,6 @@ class ReducedProblem:
         max_voxels: int = 150_000,
         solver: str = "numba",
         tissue: Domain | None = None,
-        tail: str | float = "wave",
     ) -> ReducedProblem:
         """Crop around the start tumour and ``extent_masks`` (later visits) + ``margin_mm``.
 
@@ -177,33 +185,41 @@ class ReducedProblem:
             plan,
             obs,
             solver,
-            tail,
         )
-        if not np.any(prob.initial(3.0).data > 0):
+        sp = start_seg.spacing
+        radii = (
+            equivalent_radius_mm(np.isin(labels, (1, 4)), sp),
+            equivalent_radius_mm(tumour, sp),
+        )
+        prob.geometry = segmentation_geometry(prob.start_labels, sp, radii=radii)
+        if not np.any(prob.initial(GrowthParameters()).data > 0):
             raise InputError("the tumour is too small for the reduced grid", "use a finer grid")
         return prob
 
-    def initial(self, tail_mm: float) -> Volume:
-        """Initial density on the coarse grid for an infiltration tail of ``tail_mm`` (mm)."""
+    def initial(self, params: GrowthParameters) -> Volume:
+        """Initial density on the coarse grid: the profile ``params`` grow (``growth.profile``)
+        on the fine crop, zero outside the brain, block-averaged."""
+        if self.geometry is None:
+            raise InputError("reduced problem was not built with ReducedProblem.build")
         th = self.thresholds
-        seg = Volume(self.start_labels, self.box_affine, Modality.SEG)
-        brain = Volume(self.box_brain.astype(np.uint8), self.box_affine, Modality.MASK)
-        dens = density_from_segmentation(seg, brain_mask=brain, thresholds=th, tail_mm=tail_mm)
+        dens = geometry_density(
+            self.geometry,
+            params.D_w,
+            params.rho,
+            th.enhancing,
+            th.flair,
+            grid_mm=min(self.grid.spacing),
+        )
+        dens = dens * self.box_brain
         f = self.grid.factors
         n = self.grid.shape
-        u = np.asarray(dens.data, np.float32).reshape(n[0], f[0], n[1], f[1], n[2], f[2])
+        u = np.asarray(dens, np.float32).reshape(n[0], f[0], n[1], f[1], n[2], f[2])
         u = np.clip(u.mean(axis=(1, 3, 5)), 0.0, 1.0) * self.domain.mask
         return Volume(u.astype(np.float32), self.grid.affine, Modality.DENSITY)
 
-    def tail_mm(self, params: GrowthParameters) -> float:
-        if self.tail == "wave":
-            return float(np.clip(np.sqrt(params.D_w / params.rho), 0.5, 20.0))
-        return float(self.tail)
-
     @property
     def thresholds(self) -> ObservationThresholds:
-        o = self.observation
-        return ObservationThresholds(enhancing=o.enhancing_threshold, flair=o.flair_threshold)
+        return self.observation.thresholds
 
     def parameters(self, names: Sequence[str], log_theta: np.ndarray) -> GrowthParameters:
         """``GrowthParameters`` from log-parameters (names D_w, rho, alpha)."""
@@ -221,7 +237,7 @@ class ReducedProblem:
         t = sorted({0.0, *(float(d) for d in days)})
         params = self.parameters(names, log_theta)
         return simulate(
-            self.initial(self.tail_mm(params)),
+            self.initial(params),
             self.domain,
             params,
             self.plan,

@@ -16,7 +16,8 @@ Noise / misregistration model (why it looks like this):
   log-volume with σ_v (default 0.15) carries that, and dominates for small or coarse masks.
 
 Thresholds θ (enhancing ≈ 0.6-0.8, FLAIR ≈ 0.16-0.25; Konukoglu 2010, Lipková 2019) are
-parameters of :class:`ObservationModel`.
+parameters of :class:`ObservationModel`; their defaults and validation come from the growth
+engine's one threshold record, ``growth.ObservationThresholds``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from braintwin.errors import InputError
+from braintwin.errors import InputError, ModelError
+from braintwin.growth.observe import COMPARTMENT_REGIONS, ObservationThresholds
 
 __all__ = [
     "ObservationModel",
@@ -57,24 +59,29 @@ class ObservationModel:
             posterior credible regions), never on the benchmark's own patients.
     """
 
-    enhancing_threshold: float = 0.7
-    flair_threshold: float = 0.25
+    enhancing_threshold: float = ObservationThresholds.enhancing
+    flair_threshold: float = ObservationThresholds.flair
     boundary_sigma_mm: float = 2.0
     volume_sigma: float = 0.15
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.flair_threshold < self.enhancing_threshold < 1:
-            raise InputError("need 0 < flair_threshold < enhancing_threshold < 1")
+        try:
+            self.thresholds  # noqa: B018 - the one threshold record validates them
+        except ModelError as err:
+            raise InputError(err.message, err.hint) from None
         if self.boundary_sigma_mm <= 0 or self.volume_sigma <= 0 or self.temperature <= 0:
             raise InputError("boundary_sigma_mm, volume_sigma and temperature must be > 0")
 
+    @property
+    def thresholds(self) -> ObservationThresholds:
+        """The detection thresholds as the growth engine's one threshold record."""
+        return ObservationThresholds(enhancing=self.enhancing_threshold, flair=self.flair_threshold)
+
     def threshold(self, region: str) -> float:
-        if region == "enhancing":
-            return self.enhancing_threshold
-        if region == "flair":
-            return self.flair_threshold
-        raise InputError(f"unknown observed region {region!r}", "use 'enhancing' or 'flair'")
+        if region not in COMPARTMENT_REGIONS:
+            raise InputError(f"unknown observed region {region!r}", "use 'enhancing' or 'flair'")
+        return float(getattr(self.thresholds, region))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

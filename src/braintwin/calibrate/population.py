@@ -154,7 +154,7 @@ def evaluate_pair_grid(
     return PairGrid(pair.pair_id, grid, ll, dc, problem, np.stack(ind), truth)
 
 
-_CACHE_VERSION = "2"  # bump when the forward model or likelihood changes
+_CACHE_VERSION = "3"  # bump when the forward model or likelihood changes
 
 
 def _cache_path(pair: ProgressionPair, n: int, obs: ObservationModel, margin_mm: float) -> Path:

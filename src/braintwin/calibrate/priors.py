@@ -1,8 +1,7 @@
 """Priors over the growth parameters, in log space.
 
-Literature ranges for glioblastoma (DESIGN.md; Swanson et al. 2000; Harpold et al. 2007;
-Rockne et al. 2010; Lipková et al. 2019): D_w 0.02-1.5 mm²/day, ρ 0.002-0.2 /day, radiotherapy
-α 0.02-0.04 /Gy. Parameters are positive and span decades, so every prior lives on their
+Literature ranges for glioblastoma come from the one table ``braintwin.growth.PRIORS``
+(D_w 0.02-1.5 mm²/day, ρ 0.002-0.2 /day, radiotherapy α 0.02-0.04 /Gy; sources there). Parameters are positive and span decades, so every prior lives on their
 logarithm: either log-uniform in the literature box, or a (truncated) log-normal with a full
 covariance (population priors, and a previous posterior re-used as the prior on assimilation).
 """
@@ -15,16 +14,16 @@ from typing import Any
 import numpy as np
 
 from braintwin.errors import ConfigurationError, InputError
+from braintwin.growth.parameters import PRIORS
 
 __all__ = ["LITERATURE_BOUNDS", "PARAM_UNITS", "Prior", "literature_prior"]
 
-#: (low, high) in natural units.
+#: (low, high) in natural units of the calibrated parameters: a view of the one literature
+#: table, ``braintwin.growth.PRIORS`` (fixed parameters such as alpha/beta are left out).
 LITERATURE_BOUNDS: dict[str, tuple[float, float]] = {
-    "D_w": (0.02, 1.5),  # mm²/day
-    "rho": (0.002, 0.2),  # 1/day
-    "alpha": (0.02, 0.04),  # 1/Gy
+    name: (lo, hi) for name, (lo, hi, _) in PRIORS.items() if lo < hi
 }
-PARAM_UNITS: dict[str, str] = {"D_w": "mm^2/day", "rho": "1/day", "alpha": "1/Gy"}
+PARAM_UNITS: dict[str, str] = {name: unit for name, (_, _, unit) in PRIORS.items()}
 
 
 @dataclass(frozen=True)

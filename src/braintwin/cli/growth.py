@@ -1,21 +1,20 @@
-"""CLI commands of the growth engine: ``braintwin simulate`` and ``braintwin bench growth``.
+"""CLI commands of the growth engine: ``simulate``, ``bench growth`` and ``eval population``.
 
-Thin wrappers over ``braintwin.growth``; heavy imports happen inside the commands.
+Thin wrappers over ``braintwin.growth`` and ``braintwin.calibrate.trial`` (no science here);
+heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from braintwin.atomic import atomic_write
-from braintwin.cli.groups import bench_app, emit_json
+from braintwin.cli.groups import bench_app, emit_json, eval_app
 
-__all__ = ["register", "write_synthetic_patient"]
+__all__ = ["register"]
 
 
 def _log(message: str, fraction: float) -> None:
@@ -31,69 +30,6 @@ def _parse_days(text: str) -> list[float]:
         raise InputError(f"cannot read visit days {text!r}", "give e.g. 0,90,180") from err
 
 
-def _brain_domain(brain: str, resolution: int) -> tuple[Any, Any, str]:
-    """(Domain, T1 Volume | None, description) for "mni152" or a BraTS case folder."""
-    from braintwin.errors import InputError
-    from braintwin.growth import Domain
-    from braintwin.growth.tissue import mni152_tissue_maps, mni152_volumes
-
-    if brain.lower() == "mni152":
-        v = mni152_volumes(1)
-        dom = Domain.from_tissue_maps(v["wm"], v["gm"], None, v["brain"])
-        t1 = v["t1"].with_data(v["t1"].data * v["brain"].data)
-        desc = "MNI152 2009 template brain (nilearn), atlas tissue"
-    else:
-        from braintwin.io import load_nifti
-        from braintwin.types import Modality
-
-        case = Path(brain)
-        t1_files = sorted(case.glob("*_t1.nii*"))
-        if not t1_files:
-            raise InputError(f"no *_t1.nii.gz in {case}", "give a BraTS case folder or 'mni152'")
-        t1 = load_nifti(t1_files[0])
-        mask = t1.with_data((t1.data > 0).astype("uint8"), Modality.MASK)
-        tissue = mni152_tissue_maps(t1, mask)
-        dom = Domain.from_tissue_maps(tissue.wm, tissue.gm, tissue.csf, mask)
-        desc = "real brain of a BraTS 2018 case (skull-stripped T1 > 0), MNI152 tissue registered"
-    if resolution == 2:
-        from braintwin.growth.synthetic import coarsen_image
-
-        dom, t1 = dom.coarsen(2), coarsen_image(t1, 2)
-    elif resolution != 1:
-        raise InputError(f"resolution must be 1 or 2 mm, got {resolution}")
-    return dom, t1, desc
-
-
-def write_synthetic_patient(patient: Any, out: Path, t1: Any = None) -> Path:
-    """Write a ``SyntheticPatient``: one BraTS-layout case folder per visit (readable by
-    ``braintwin.io``) and the ground truth beside them::
-
-        OUT/CASE/synthetic.json                     SYNTHETIC label, true parameters, plan
-        OUT/CASE/CASE_vN/CASE_vN_seg.nii.gz         observed labels (2 edema, 4 enhancing)
-        OUT/CASE/CASE_vN/CASE_vN_t1.nii.gz          the brain's T1 (when known)
-        OUT/CASE/truth/CASE_vN_density.nii.gz       true cell density u in [0, 1]
-        OUT/CASE/truth/brainmask.nii.gz             the simulation domain
-    """
-    from braintwin.io import save_nifti
-
-    root = out / patient.case_id
-    truth = root / "truth"
-    truth.mkdir(parents=True, exist_ok=True)
-    manifest = patient.manifest()
-    save_nifti(patient.brain_mask, truth / "brainmask.nii.gz")
-    for i, visit in enumerate(patient.visits):
-        name = f"{patient.case_id}_v{i}"
-        folder = root / name
-        folder.mkdir(exist_ok=True)
-        save_nifti(visit.segmentation, folder / f"{name}_seg.nii.gz")
-        if t1 is not None:
-            save_nifti(t1, folder / f"{name}_t1.nii.gz")
-        save_nifti(visit.density, truth / f"{name}_density.nii.gz")
-        manifest["visits"][i].update({"folder": name, "density": f"truth/{name}_density.nii.gz"})
-    atomic_write(root / "synthetic.json", json.dumps(manifest, indent=2, default=str))
-    return root
-
-
 def register(app: typer.Typer) -> None:
     """Add ``simulate`` (top level) and ``bench growth``."""
 
@@ -103,7 +39,7 @@ def register(app: typer.Typer) -> None:
         n: Annotated[int, typer.Option("--n", help="Number of patients.")] = 1,
         seed: Annotated[int, typer.Option(help="Random seed (reproducible).")] = 0,
         visits: Annotated[str, typer.Option(help="Visit days after diagnosis.")] = "0,90,180",
-        plan: Annotated[str, typer.Option(help="stupp, hypo or none.")] = "stupp",
+        plan: Annotated[str, typer.Option(help="stupp, rt, hypo or none.")] = "stupp",
         brain: Annotated[str, typer.Option(help="'mni152' or a BraTS case folder.")] = "mni152",
         resolution: Annotated[int, typer.Option(help="Grid spacing in mm (1 or 2).")] = 1,
         diagnosis: Annotated[
@@ -126,6 +62,7 @@ def register(app: typer.Typer) -> None:
 
         from braintwin.errors import InputError
         from braintwin.growth.synthetic import synthesize_patient
+        from braintwin.growth.synthetic_io import brain_domain, write_synthetic_patient
 
         if n < 1:
             raise InputError("--n must be >= 1")
@@ -138,7 +75,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("--seed-mm needs three numbers x,y,z")
 
         fixed = {k: v for k, v in {"D_w": d_w, "rho": rho, "alpha": alpha}.items() if v is not None}
-        dom, t1, desc = _brain_domain(brain, resolution)
+        dom, t1, desc = brain_domain(brain, resolution)
         rng = np.random.default_rng(seed)
         rows = []
         for i in range(n):
@@ -169,12 +106,68 @@ def register(app: typer.Typer) -> None:
                 f"{case}: SYNTHETIC, D_w={p.D_w:.3g} mm²/day, rho={p.rho:.3g}/day, "
                 f"alpha={p.alpha:.3g}/Gy, visits "
                 + ", ".join(
-                    f"d{v.day:g}: ET {v.enhancing_ml:.1f} mL / FLAIR {v.flair_ml:.1f} mL"
+                    f"d{v.day:g}: T1ce-visible (TC) {v.enhancing_ml:.1f} mL / "
+                    f"FLAIR-visible (WT) {v.flair_ml:.1f} mL"
                     for v in pat.visits
                 )
             )
-            rows.append({"case": case, "folder": str(folder), "true_parameters": p.model_dump()})
+            for flag in pat.flags:
+                typer.echo(f"{case}: WARNING {flag}", err=True)
+            rows.append(
+                {
+                    "case": case,
+                    "folder": str(folder),
+                    "true_parameters": p.model_dump(),
+                    "flags": list(pat.flags),
+                }
+            )
         emit_json({"synthetic": True, "n": n, "out": str(out), "patients": rows})
+
+    @eval_app.command("population")
+    def eval_population_cmd(
+        n: Annotated[int, typer.Option("--n", help="Number of virtual patients.")] = 100,
+        seed: Annotated[int, typer.Option(help="Random seed (reproducible).")] = 0,
+        resolution: Annotated[
+            float, typer.Option(help="Grid spacing in mm (coarse grids keep it fast).")
+        ] = 4.0,
+        years: Annotated[float, typer.Option(help="Follow-up (years) before censoring.")] = 3.0,
+    ) -> None:
+        """In-silico trial against Stupp et al. 2005: PFS per arm, hazard ratio (SYNTHETIC)."""
+        from braintwin.calibrate.trial import run_population
+
+        r = run_population(
+            n, seed=seed, resolution_mm=resolution, horizon_days=365.0 * years, progress=_log
+        )
+
+        def months(x: float | None) -> str:
+            return "not reached" if x is None else f"{x:.1f} months"
+
+        typer.echo(f"SYNTHETIC in-silico trial, {r['n']} virtual patients treated in both arms")
+        typer.echo(f"definition: {r['definition']}")
+        for arm, label, pub in (
+            ("stupp", "RT + temozolomide (Stupp)", 6.9),
+            ("rt_alone", "RT alone", 5.0),
+        ):
+            a = r["arms"][arm]
+            typer.echo(
+                f"{label:27s} median PFS {months(a['median_pfs_months'])} (published {pub}); "
+                f"{a['progressed']}/{r['n']} progressed; {r['compartment']} median "
+                f"{a['tc_ml_at_start_median']:.1f} mL at start, "
+                f"{a['tc_ml_at_week_4_median']:.1f} mL at week 4, "
+                f"{a['tc_ml_at_week_12_median']:.1f} mL at week 12"
+            )
+        lo, hi = r["hazard_ratio_95ci"]
+        typer.echo(
+            f"hazard ratio (Cox) {r['hazard_ratio']:.2f} [{lo:.2f}, {hi:.2f}] (published 0.54); "
+            f"visible tumour vanished within 4 weeks: {r['vanished_within_4_weeks']:.0%}; "
+            f"{r['seconds']:.0f} s"
+        )
+        v = r["front_speed_mm_per_year"]
+        typer.echo(
+            f"untreated front speed 2·sqrt(D_w·rho): median {v['median']:.0f} mm/year "
+            f"(5-95 %: {v['q05']:.0f}-{v['q95']:.0f}; literature 2-100)"
+        )
+        emit_json(r)
 
     @bench_app.command("growth")
     def bench_growth_cmd(

@@ -12,8 +12,10 @@ Public API (stable; calibration and planning build on it):
 - ``logistic_volume`` / ``logistic_closed_form`` / ``reaction_coefficients`` (logistic ODE).
 - ``grow_from_segmentation(seg, brain_mask, params, plan, start, until) -> GrowthRun`` (the
   ``grow`` command), ``synthesize_patient`` (in-silico patients, SYNTHETIC).
-- Treatment plans: ``standard_stupp``, ``hypofractionated``, ``no_treatment``,
-  ``lq_survival``, ``target_dose_map``.
+- Treatment plans: ``standard_stupp`` (with adjuvant temozolomide), ``radiotherapy_alone``,
+  ``hypofractionated``, ``no_treatment``, ``lq_survival``, ``target_dose_map``.
+- ``growth.profile``: the density profile a tumour grows from a seed (initial conditions);
+  ``growth.synthetic_io``: the brain domain and on-disk layout of ``simulate``.
 """
 
 from braintwin.growth.domain import Domain
@@ -42,6 +44,7 @@ from braintwin.growth.treatment import (
     lq_survival,
     no_treatment,
     plan_by_name,
+    radiotherapy_alone,
     standard_stupp,
     target_dose_map,
     weekday_fractions,
@@ -73,6 +76,7 @@ __all__ = [
     "no_treatment",
     "observe",
     "plan_by_name",
+    "radiotherapy_alone",
     "reaction_coefficients",
     "simulate",
     "stable_dt",

@@ -17,7 +17,12 @@ import numpy as np
 from braintwin.atomic import atomic_write_with
 from braintwin.errors import ModelError
 from braintwin.growth.domain import Domain
-from braintwin.growth.observe import ObservationThresholds, density_from_segmentation, observe
+from braintwin.growth.observe import (
+    COMPARTMENT_REGIONS,
+    ObservationThresholds,
+    density_from_segmentation,
+    observe,
+)
 from braintwin.growth.parameters import GrowthParameters
 from braintwin.growth.simulate import simulate
 from braintwin.growth.tissue import TissueMaps
@@ -64,12 +69,15 @@ class GrowthRun:
             "enhancing_ml": [float(x) for x in self.enhancing_ml],
             "flair_ml": [float(x) for x in self.flair_ml],
             "dates": [d.isoformat() for d in self.dates],
+            "compartments": {k: f"{v}" for k, v in COMPARTMENT_REGIONS.items()},
+            "notes": list(self.trajectory.notes),
             "solver": self.trajectory.solver,
             "seconds": self.trajectory.wall_seconds,
         }
 
     def save_plot(self, path: str | Path) -> Path:
-        """Write a volume-versus-time PNG (enhancing and FLAIR volumes, fractions marked)."""
+        """Write a volume-versus-time PNG (T1ce-visible (TC) and FLAIR-visible (WT) volumes,
+        radiotherapy marked)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -78,13 +86,16 @@ class GrowthRun:
         path = Path(path)
         days = [(d - self.start_date).days for d in self.dates]
         fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+        th = self.trajectory.thresholds
         ax.plot(
-            days, self.flair_ml, label=f"FLAIR-visible (u ≥ {self.trajectory.thresholds.flair:.2g})"
+            days,
+            self.flair_ml,
+            label=f"FLAIR-visible ({COMPARTMENT_REGIONS['flair']}; u ≥ {th.flair:.2g})",
         )
         ax.plot(
             days,
             self.enhancing_ml,
-            label=f"T1ce-enhancing (u ≥ {self.trajectory.thresholds.enhancing:.2g})",
+            label=f"T1ce-visible ({COMPARTMENT_REGIONS['enhancing']}; u ≥ {th.enhancing:.2g})",
         )
         if self.plan is not None and self.plan.radiotherapy is not None:
             off = self.plan.day_of(self.start_date)
@@ -143,7 +154,7 @@ def grow_from_segmentation(
     else:
         domain = Domain.homogeneous(brain_mask)
     th = thresholds or ObservationThresholds()
-    u0 = density_from_segmentation(seg, brain_mask=brain_mask, thresholds=th)
+    u0 = density_from_segmentation(seg, brain_mask=brain_mask, thresholds=th, params=params)
     t_end = float((until_date - start_date).days)
     times = sorted({*np.arange(0.0, t_end, every_days).tolist(), t_end})
     tr = simulate(

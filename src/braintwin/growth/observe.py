@@ -3,19 +3,29 @@
 Imaging sees only where the tumour cell density exceeds a detection threshold: the T1ce
 enhancing boundary sits near u ≈ 0.6-0.8 and the FLAIR/T2 boundary near u ≈ 0.16-0.25
 (Konukoglu et al. 2010, IEEE TMI; Lipková et al. 2019, IEEE TMI). The thresholds are
-parameters. Beyond the FLAIR edge the density keeps decaying (invisible infiltration).
+parameters; ``ObservationThresholds`` is the project's one threshold record (calibration's
+``ObservationModel`` takes its defaults and validation from it). Beyond the FLAIR edge the
+density keeps decaying (invisible infiltration).
+
+What imaging sees is the density of tumour cells still present: viable ones *and* those
+lethally damaged by treatment but not yet cleared (``simulate`` returns that total), so a
+tumour does not vanish the day it is irradiated.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from braintwin.errors import InputError, ModelError
-from braintwin.types.labels import Label, Region, check_labels, region_mask
+from braintwin.types.labels import Label, Region, check_labels
 from braintwin.types.volume import Modality, Volume
+
+if TYPE_CHECKING:
+    from braintwin.growth.parameters import GrowthParameters
 
 __all__ = [
     "COMPARTMENT_REGIONS",
@@ -38,6 +48,9 @@ class ObservationThresholds:
 
     enhancing: float = 0.7
     flair: float = 0.25
+    #: The T1ce threshold is known only to lie in about 0.6-0.8 (Konukoglu 2010, Lipková 2019):
+    #: the *expected* T1ce-visible volume averages over a threshold uniform in enhancing ± this.
+    enhancing_spread: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.flair < self.enhancing < 1.0:
@@ -45,6 +58,19 @@ class ObservationThresholds:
                 f"observation thresholds flair={self.flair}, enhancing={self.enhancing}",
                 "need 0 < flair < enhancing < 1 (typical 0.16-0.25 and 0.6-0.8)",
             )
+        if not 0 <= self.enhancing_spread < 0.5:
+            raise ModelError(
+                f"enhancing_spread {self.enhancing_spread} must lie in [0, 0.5)",
+                "use e.g. 0.1 (threshold uncertain within 0.6-0.8)",
+            )
+
+    def expected_enhancing_fraction(self, u: np.ndarray) -> np.ndarray:
+        """P(u >= threshold) for the T1ce threshold uniform in enhancing ± enhancing_spread."""
+        # Kept between the FLAIR threshold and 1 (a threshold outside them is meaningless).
+        spread = min(self.enhancing_spread, self.enhancing - self.flair, 1.0 - self.enhancing)
+        if spread <= 0:
+            return (u >= self.enhancing).astype(np.float32)
+        return np.clip((u - (self.enhancing - spread)) / (2 * spread), 0.0, 1.0)
 
 
 def _density_array(u: Volume | np.ndarray) -> np.ndarray:
@@ -83,55 +109,46 @@ def density_from_segmentation(
     *,
     brain_mask: Volume | None = None,
     thresholds: ObservationThresholds | None = None,
-    core_density: float = 1.0,
-    tail_mm: float = 3.0,
+    params: GrowthParameters | None = None,
 ) -> Volume:
     """Initial cell density (float32 DENSITY volume, seg's grid) from a BraTS segmentation.
 
-    Consistent with :func:`observe`: the tumour core (labels 1, 4) gets ``core_density``
-    (near carrying capacity); edema (label 2) decays geometrically from the T1ce threshold at
-    the core's edge to the FLAIR threshold at the visible edge; outside the FLAIR-visible
-    region an exponential tail of length ``tail_mm`` (mm) models invisible infiltration.
-    A binary mask (0/1) counts as tumour core. Density is zero outside ``brain_mask``.
+    Consistent with :func:`observe` (the visible regions come back unchanged) and with the
+    growth parameters ``params`` (default ``GrowthParameters()``): inside the tumour core
+    (labels 1, 4; a binary mask counts as core) the profile a tumour with that D_w and ρ grows
+    from a seed (``growth.profile``), exactly the T1ce threshold at the core's edge and near
+    carrying capacity deep inside compact tumours; the edema decays from the T1ce to the FLAIR
+    threshold; beyond the visible edge invisible infiltration decays with the travelling-wave
+    length sqrt(D/ρ). Density is zero outside ``brain_mask``.
     """
+    from braintwin.growth.parameters import GrowthParameters
+    from braintwin.growth.profile import (
+        equivalent_radius_mm,
+        geometry_density,
+        segmentation_geometry,
+    )
+
     th = thresholds or ObservationThresholds()
-    if not th.enhancing <= core_density <= 1.0:
-        raise ModelError(f"core_density {core_density} must be in [{th.enhancing}, 1]")
-    if tail_mm <= 0:
-        raise ModelError(f"tail_mm must be > 0, got {tail_mm}")
+    p = params or GrowthParameters()
     labels = np.asarray(seg.data)
     check_labels(labels)
-    wt = region_mask(labels, "WT")
-    if not wt.any():
+    sp = seg.spacing
+    whole = labels > 0
+    if not whole.any():
         raise InputError(
             "segmentation has no tumour voxels", "nothing to start a growth model from"
         )
-    core = region_mask(labels, "TC")
-    sp = seg.spacing
-    # Work on the tumour's bounding box grown by the tail reach (EDT on 1 mm grids is costly).
-    reach = tail_mm * np.log(th.flair / 1e-5)
-    idx = np.nonzero(wt)
+    radii = (equivalent_radius_mm(np.isin(labels, (1, 4)), sp), equivalent_radius_mm(whole, sp))
+    reach = float(np.clip(p.wave_width_mm, 0.5, 20.0)) * math.log(th.flair / 1e-5)
+    # Work on the tumour's bounding box grown by the tail's reach (EDT on 1 mm grids is costly).
+    idx = np.nonzero(whole)
     box = tuple(
         slice(max(0, int(i.min()) - int(reach / s) - 1), min(n, int(i.max()) + int(reach / s) + 2))
         for i, n, s in zip(idx, labels.shape, sp, strict=True)
     )
-    wt_b, core_b = wt[box], core[box]
-    u_b = np.zeros(wt_b.shape, dtype=np.float64)
-    d_out = ndimage.distance_transform_edt(~wt_b, sampling=sp)  # outside WT: distance to it
-    u_b[~wt_b] = th.flair * 0.999 * np.exp(-d_out[~wt_b] / tail_mm)
-    edema = wt_b & ~core_b
-    if core_b.any():
-        d_core = ndimage.distance_transform_edt(~core_b, sampling=sp)
-        d_edge = ndimage.distance_transform_edt(wt_b, sampling=sp)
-        s = d_core / np.maximum(d_core + d_edge, 1e-9)  # 0 at the core edge, ~1 at the WT edge
-        hi, lo = th.enhancing * 0.999, th.flair * 1.001
-        u_b[edema] = hi * (lo / hi) ** s[edema]
-        u_b[core_b] = core_density
-    else:
-        u_b[edema] = 0.5 * (th.flair + th.enhancing)
-    u_b[u_b < 1e-5] = 0.0
+    geo = segmentation_geometry(labels[box], sp, radii=radii)
     u = np.zeros(labels.shape, dtype=np.float32)
-    u[box] = u_b
+    u[box] = geometry_density(geo, p.D_w, p.rho, th.enhancing, th.flair, grid_mm=min(sp))
     if brain_mask is not None:
         if not brain_mask.same_grid(seg):
             raise InputError(

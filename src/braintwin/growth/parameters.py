@@ -1,10 +1,23 @@
 """Growth-model parameters: a validated record with units and literature ranges.
 
 Physical ranges (``RANGES``) bound what the solver accepts; literature priors (``PRIORS``) are
-the narrower glioblastoma ranges that calibration should start from. Sources: Swanson et al.
-2000 (J Neurol Sci, D and rho), Harpold et al. 2007 (J Neuropathol Exp Neurol, D/rho spread),
-Rockne et al. 2010 (Phys Med Biol, LQ radiotherapy alpha ~0.02-0.04 /Gy, alpha/beta = 10 Gy),
-Lipková et al. 2019 (IEEE TMI, D_grey = D_white / 10, observation thresholds).
+the narrower glioblastoma ranges that calibration starts from. ``PRIORS`` is the project's one
+table of literature priors (``braintwin.calibrate.priors`` reads its bounds from here). Sources:
+Swanson et al. 2000 (J Neurol Sci, D and rho), Harpold et al. 2007 (J Neuropathol Exp Neurol,
+D/rho spread), Rockne et al. 2010 (Phys Med Biol, LQ radiotherapy alpha ~0.02-0.04 /Gy,
+alpha/beta = 10 Gy), Lipková et al. 2019 (IEEE TMI, D_grey = D_white / 10, observation
+thresholds).
+
+Treatment response (``clearance_ratio``): cells lethally damaged by radiotherapy or
+temozolomide are not removed at once. They die when they attempt division (mitotic
+catastrophe), often after one or more abortive divisions, and are then cleared (Hall &
+Giaccia, Radiobiology for the Radiologist, ch. 3), so the mass they form shrinks at a rate
+tied to the cell turnover. The model keeps them as a non-proliferating, non-migrating
+compartment cleared at ``clearance_ratio * rho`` (1/day) that still counts towards what
+imaging sees. Default ratio 0.5: a doomed cell lives about two turnover times 1/rho (one
+abortive division, then death). This is a mechanistic assumption, not a fitted number; with
+ratio 1 the median virtual patient's T1ce-visible tumour vanished by week 12 of Stupp, which
+radiologically treated glioblastoma rarely does (``braintwin eval population`` reports both).
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "gm_ratio": (0.0, 1.0, "D_grey/D_white"),
     "csf_ratio": (0.0, 1.0, "D_csf/D_white"),
     "chemo_sensitivity": (0.0, 10.0, "x plan kill rate"),
+    "clearance_ratio": (0.05, 20.0, "clearance rate / rho"),
 }
 
 # name -> (low, high, unit): glioblastoma literature priors (not truths).
@@ -48,6 +62,7 @@ class GrowthParameters(BaseModel):
         gm_ratio: grey-matter diffusivity as a fraction of D_w (Lipková 2019: 0.1).
         csf_ratio: CSF diffusivity as a fraction of D_w (~0: CSF is a barrier).
         chemo_sensitivity: multiplier on the plan's chemotherapy kill rates (1 = as planned).
+        clearance_ratio: lethally damaged cells are cleared at ``clearance_ratio * rho`` (1/day).
 
     Out-of-range values raise ``ModelError`` naming the accepted range.
     """
@@ -61,6 +76,7 @@ class GrowthParameters(BaseModel):
     gm_ratio: float = 0.1
     csf_ratio: float = 0.0
     chemo_sensitivity: float = 1.0
+    clearance_ratio: float = 0.5
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -86,6 +102,16 @@ class GrowthParameters(BaseModel):
     def beta(self) -> float:
         """Quadratic radiosensitivity (1/Gy²)."""
         return self.alpha / self.alpha_beta
+
+    @property
+    def clearance_per_day(self) -> float:
+        """Clearance rate of lethally damaged (doomed) cells (1/day)."""
+        return self.clearance_ratio * self.rho
+
+    @property
+    def wave_width_mm(self) -> float:
+        """Travelling-wave decay length sqrt(D_w / rho) (mm): the invisible infiltration scale."""
+        return float((self.D_w / self.rho) ** 0.5)
 
     @property
     def front_speed_mm_per_day(self) -> float:

@@ -1,7 +1,16 @@
 """Forward simulation of the reaction-diffusion model with treatment events.
 
     du/dt = div(D(x) grad u) + rho u (1 - u) - k_chemo(t) u,   no flux at the brain boundary,
-    u <- u · exp(-alpha d(x) - beta d(x)²) at each radiotherapy fraction.
+    u <- u · exp(-alpha d(x) - beta d(x)²) at each radiotherapy fraction,
+    dn/dt = k_chemo(t) u - lambda n,   n += u · (1 - exp(-alpha d - beta d²)) at each fraction.
+
+``u`` is the viable tumour cell density, ``n`` the density of cells lethally damaged by
+radiotherapy or temozolomide that have not been cleared yet (they no longer divide or migrate
+and die at their next attempted mitosis; cleared at lambda = clearance_ratio · rho, see
+``GrowthParameters``). Imaging sees both: the returned fields and visible volumes are of
+u + n (clipped to 1), so a tumour shrinks over weeks after treatment, as glioblastoma does on
+MRI, instead of vanishing at the first fraction. Doomed cells do not limit the proliferation
+of the survivors (a simplification: no crowding term for n).
 
 Time stepping: explicit finite volumes for diffusion (dt <= h²/(6 D_max) in 3D isotropic,
 so the update is monotone and u stays in [0, 1]) with the logistic/kill reaction applied
@@ -34,11 +43,14 @@ from braintwin.growth.treatment import chemo_kill_rate, target_dose_map
 from braintwin.types.records import TreatmentPlan
 from braintwin.types.volume import Volume
 
-__all__ = ["ACTIVE_LEVEL", "simulate"]
+__all__ = ["ACTIVE_LEVEL", "IMPLAUSIBLE_FRACTION", "simulate"]
 
 ACTIVE_LEVEL = 1e-8  # densities below this do not widen the crop box
 _SAFETY = 0.95  # fraction of the stability limit used when dt is chosen automatically
 _CHUNK_DAYS = 5.0  # how often the crop box is checked
+#: A visible tumour above this fraction of the brain volume is flagged in ``Trajectory.notes``
+#: (glioblastomas at diagnosis are tens of mL; half a brain is not compatible with life).
+IMPLAUSIBLE_FRACTION = 0.3
 
 
 class _Work:
@@ -74,6 +86,9 @@ class _Sim:
         self.cell_updates = 0
         self.max_dt = 0.0
         self.leak = 0.0  # largest density seen on the crop box's inner faces
+        self.lam = params.clearance_per_day
+        self.n_full: np.ndarray | None = None  # doomed cells (full grid; they do not move)
+        self.nbox: Box | None = None  # bounding box of where n may be non-zero
 
     def reach_vox(self, days: float) -> list[int]:
         D, r = self.d_max, self.params.rho
@@ -119,6 +134,28 @@ class _Sim:
         if self.work is not None:
             self.u_full[self.work.box] = self.work.inner()
 
+    def add_dead(self, box: Box, amount: np.ndarray) -> None:
+        """Add doomed cells on ``box`` (full-grid slices)."""
+        if self.n_full is None:
+            self.n_full = np.zeros(self.u_full.shape, dtype=np.float32)
+        self.n_full[box] += amount.astype(np.float32)
+        self.nbox = box if self.nbox is None else _union(self.nbox, box)
+
+    def clear_dead(self, days: float) -> None:
+        if self.n_full is not None and self.nbox is not None:
+            self.n_full[self.nbox] *= np.float32(math.exp(-self.lam * days))
+
+    def visible(self) -> tuple[Box, np.ndarray]:
+        """(box, u + n clipped to 1 on it): what imaging sees, where anything can be seen."""
+        self.sync()
+        box = self.work.box if self.work is not None else self.brain_box
+        if self.nbox is not None:
+            box = _union(box, self.nbox)
+        u = self.u_full[box].astype(np.float32)
+        if self.n_full is not None:
+            u = np.minimum(u + self.n_full[box], np.float32(1.0))
+        return box, u
+
     def advance(self, days: float, kill: float, dt_max: float) -> None:
         t = 0.0
         while t < days - 1e-12:
@@ -127,12 +164,27 @@ class _Sim:
             n = max(1, math.ceil(chunk / dt_max - 1e-9))
             step = chunk / n
             e, c = reaction_coefficients(self.params.rho, kill, step)
+            before = work.inner().astype(np.float32) if kill > 0 else None
             work.u = self.solver.advance(work.state, work.u, n, step, e, c)
+            self.clear_dead(chunk)
+            if before is not None:
+                # Cells killed by chemotherapy during the chunk (trapezoid in time), each
+                # cleared for part of the chunk: mean survival (1 - exp(-λΔ)) / (λΔ).
+                x = self.lam * chunk
+                keep = -math.expm1(-x) / x if x > 1e-12 else 1.0
+                dead = kill * chunk * keep * 0.5 * (before + work.inner())
+                self.add_dead(work.box, dead)
             self.leak = max(self.leak, _edge_max(work.u, work.box, self.brain_box))
             self.steps += n
             self.cell_updates += n * work.cells
             self.max_dt = max(self.max_dt, step)
             t += chunk
+
+
+def _union(a: Box, b: Box) -> Box:
+    return tuple(
+        slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b, strict=True)
+    )  # type: ignore[return-value]
 
 
 def _edge_max(u: np.ndarray, box: Box, brain_box: Box) -> float:
@@ -179,7 +231,10 @@ def simulate(
     thresholds: ObservationThresholds | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> Trajectory:
-    """Run the model from ``u0`` and return densities at the requested days.
+    """Run the model from ``u0`` and return the visible densities at the requested days.
+
+    The returned fields are u + n (viable plus doomed-but-not-cleared cells, clipped to 1):
+    what imaging sees. ``Trajectory.cells_mm3`` is the viable burden only.
 
     Args:
         u0: initial density in [0, 1] on the domain grid (zeroed outside the brain).
@@ -246,7 +301,8 @@ def simulate(
     if missing:
         raise ModelError(f"keep days {sorted(missing)} are not output days", "add them to t_days")
     fields: list[np.ndarray | None] = [None] * times.size
-    stats = np.zeros((3, times.size))
+    viable: list[np.ndarray | None] = [None] * times.size
+    stats = np.zeros((4, times.size))
     beta = params.alpha / params.alpha_beta
     fi = 0
     t = 0.0
@@ -267,21 +323,26 @@ def simulate(
             # Summaries from the working box only: outside it u < 1e-8 (frozen), which cannot
             # reach a threshold and adds < 1e-8 per voxel to the burden; saves full-grid passes.
             u = sim.u_full if sim.work is None else sim.work.inner()
+            vbox, vis = sim.visible()
             vox = domain.voxel_volume_mm3
             row = [
                 float(u.sum(dtype=np.float64)) * vox,
-                float(np.count_nonzero(u >= th.enhancing)) * vox,
-                float(np.count_nonzero(u >= th.flair)) * vox,
+                float(np.count_nonzero(vis >= th.enhancing)) * vox,
+                float(np.count_nonzero(vis >= th.flair)) * vox,
+                float(th.expected_enhancing_fraction(vis).sum(dtype=np.float64)) * vox,
             ]
             for i in out_idx:
                 stats[:, i] = row
                 if any(abs(float(times[i]) - k) < 1e-9 for k in keep_set):
-                    sim.sync()
-                    fields[i] = sim.u_full.astype(np.float32, copy=True)
+                    full = np.zeros(domain.shape, dtype=np.float32)
+                    full[vbox] = vis
+                    fields[i] = full
+                    viable[i] = sim.u_full.astype(np.float32, copy=True)
         while fi < len(fractions) and fractions[fi][0] <= t + 1e-9:
             if dose_rel is None:
-                sim.sync()
-                target = sim.u_full >= th.flair
+                vbox, vis = sim.visible()
+                target = np.zeros(domain.shape, dtype=bool)
+                target[vbox] = vis >= th.flair
                 if not target.any():
                     raise ModelError(
                         f"no visible tumour (u >= {th.flair}) at the first fraction, day {t:g}",
@@ -291,6 +352,14 @@ def simulate(
             _apply_fraction(sim, dose_rel, fractions[fi][1], params.alpha, beta)
             fi += 1
     sim.sync()
+    notes = []
+    brain_mm3 = float(np.count_nonzero(domain.mask)) * domain.voxel_volume_mm3
+    if stats[2].max() > IMPLAUSIBLE_FRACTION * brain_mm3:
+        notes.append(
+            f"FLAIR-visible tumour reaches {stats[2].max() / 1000:.0f} mL, more than "
+            f"{IMPLAUSIBLE_FRACTION:.0%} of the {brain_mm3 / 1000:.0f} mL brain: implausible for "
+            "a living patient (parameters or horizon outside the clinical range)"
+        )
     return Trajectory(
         times=times,
         affine=domain.affine.copy(),
@@ -306,6 +375,9 @@ def simulate(
         wall_seconds=time.perf_counter() - start,
         dt_days=sim.max_dt,
         crop_edge_density=sim.leak,
+        notes=notes,
+        viable=viable,
+        enhancing_expected_mm3=stats[3],
     )
 
 
@@ -330,8 +402,11 @@ def _dose_array(dose: Volume | np.ndarray | None, domain: Domain) -> np.ndarray 
 def _apply_fraction(
     sim: _Sim, dose_rel: np.ndarray, dose_gy: float, alpha: float, beta: float
 ) -> None:
-    """Instantaneous LQ kill on the working box: u *= exp(-alpha d - beta d²), d = dose_rel·dose."""
+    """Instantaneous LQ hit on the working box: a fraction 1 - exp(-alpha d - beta d²) of the
+    viable cells (d = dose_rel·dose) becomes doomed (moved from u to n)."""
     work = sim.work if sim.work is not None else sim.ensure_box(_CHUNK_DAYS)
     d = dose_rel[work.box] * dose_gy
     inner = work.inner()
-    inner *= np.exp(-alpha * d - beta * d * d).astype(inner.dtype)
+    surv = np.exp(-alpha * d - beta * d * d).astype(inner.dtype)
+    sim.add_dead(work.box, inner * (1 - surv))
+    inner *= surv

@@ -23,7 +23,8 @@ from braintwin.errors import ModelError
 from braintwin.growth.domain import Domain
 from braintwin.growth.observe import ObservationThresholds, to_segmentation
 from braintwin.growth.parameters import PRIORS, GrowthParameters
-from braintwin.growth.simulate import simulate
+from braintwin.growth.profile import SEED_DENSITY, SEED_RADIUS_MM
+from braintwin.growth.simulate import IMPLAUSIBLE_FRACTION, simulate
 from braintwin.growth.treatment import PLANS
 from braintwin.types.records import TreatmentPlan
 from braintwin.types.volume import Volume
@@ -73,12 +74,14 @@ class SyntheticPatient:
     brain_mask: Volume
     thresholds: ObservationThresholds
     meta: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict[str, Any]:
         """The ``synthetic.json`` content: label, true parameters, seed, plan, visits."""
         return {
             "SYNTHETIC": True,
             "label": SYNTHETIC_LABEL,
+            "flags": list(self.flags),
             "case_id": self.case_id,
             "true_parameters": self.params.model_dump(),
             "parameter_units": {
@@ -135,11 +138,16 @@ def random_seed_voxel(
 
 
 def _seed_field(domain: Domain, voxel: tuple[int, int, int]) -> Volume:
-    """A small ball (radius 2 voxels) of density 0.5 around ``voxel``, inside the brain."""
+    """The model's seed around ``voxel``: the same cell mass as the seed from which
+    ``growth.profile`` grows initial conditions (a ball of ``SEED_RADIUS_MM`` at
+    ``SEED_DENSITY``), so synthetic truths and calibration share one tumour history. On grids
+    too coarse for the ball, that mass is put in the seed voxel."""
     idx = np.indices(domain.shape)
     r2 = sum(((idx[a] - voxel[a]) * domain.spacing[a]) ** 2 for a in range(3))
-    ball = r2 <= (2.0 * max(domain.spacing)) ** 2
-    return domain.volume(np.where(ball & domain.mask, 0.5, 0.0).astype(np.float32))
+    ball = (r2 <= SEED_RADIUS_MM**2) & domain.mask
+    mass = SEED_DENSITY * 4.0 / 3.0 * math.pi * SEED_RADIUS_MM**3  # mm³ of packed cells
+    density = min(mass / (np.count_nonzero(ball) * domain.voxel_volume_mm3), 1.0)
+    return domain.volume(np.where(ball, density, 0.0).astype(np.float32))
 
 
 def synthesize_patient(
@@ -178,6 +186,8 @@ def synthesize_patient(
     )
     plan = PLAN_FACTORIES[plan_kind](diagnosis_date + dt.timedelta(days=_RT_DELAY_DAYS))
     vox_ml = domain.voxel_volume_mm3 / 1000.0
+    brain_ml = float(np.count_nonzero(domain.mask)) * vox_ml
+    flags: list[str] = []
     for _ in range(max_tries):
         p = params or draw_parameters(rng)
         target_ml = detect_ml if detect_ml is not None else float(rng.uniform(5.0, 30.0))
@@ -191,18 +201,30 @@ def synthesize_patient(
             enh = float(tr.enhancing_mm3[-1]) / 1000.0
             if enh >= target_ml:
                 break
-        if enh >= max(target_ml, 10 * vox_ml):
+        if enh < max(target_ml, 10 * vox_ml):
+            if params is not None:
+                raise ModelError(
+                    f"with {params} the tumour stays below {target_ml:.1f} mL for 5 years",
+                    "choose faster growth or a smaller detection size",
+                )
+            continue
+        tr = simulate(
+            state, domain, p, plan, days, start_date=diagnosis_date, thresholds=th, solver=solver
+        )
+        # A visible tumour above IMPLAUSIBLE_FRACTION of the brain is not a living patient's:
+        # drawn parameters are redrawn, fixed ones are kept and flagged.
+        biggest = float(tr.flair_mm3.max()) / 1000.0
+        if biggest <= IMPLAUSIBLE_FRACTION * brain_ml:
             break
+        msg = (
+            f"FLAIR-visible tumour reaches {biggest:.0f} mL (> {IMPLAUSIBLE_FRACTION:.0%} of the "
+            f"{brain_ml:.0f} mL brain): implausible for a living patient"
+        )
         if params is not None:
-            raise ModelError(
-                f"with {params} the tumour stays below {target_ml:.1f} mL for 5 years",
-                "choose faster growth or a smaller detection size",
-            )
+            flags.append(msg)
+            break
     else:
-        raise ModelError(f"no detectable tumour after {max_tries} parameter draws")
-    tr = simulate(
-        state, domain, p, plan, days, start_date=diagnosis_date, thresholds=th, solver=solver
-    )
+        raise ModelError(f"no plausible detectable tumour after {max_tries} parameter draws")
     visits = []
     for i, d in enumerate(days):
         dens = tr.density(i)
@@ -227,6 +249,7 @@ def synthesize_patient(
         visits=visits,
         brain_mask=domain.mask_volume(),
         thresholds=th,
+        flags=flags,
     )
 
 

@@ -1,9 +1,16 @@
 """Treatments as data: plan factories, linear-quadratic survival and radiotherapy dose maps.
 
-Radiotherapy is an instantaneous linear-quadratic kill at each fraction,
-``u <- u * exp(-alpha d - beta d²)`` with ``beta = alpha / (alpha/beta)`` (Fowler 1989;
-Rockne et al. 2010 for glioma). Chemotherapy (temozolomide) is a kill rate ``k`` (1/day)
-subtracted from proliferation while a course is active.
+Radiotherapy is an instantaneous linear-quadratic hit at each fraction: a fraction
+``1 - exp(-alpha d - beta d²)`` of the viable cells is lethally damaged, with
+``beta = alpha / (alpha/beta)`` (Fowler 1989; Rockne et al. 2010 for glioma: alpha
+0.02-0.04 /Gy, alpha/beta = 10 Gy). Chemotherapy (temozolomide) is a kill rate ``k`` (1/day)
+while a course is active. Damaged cells are cleared over weeks (``GrowthParameters``,
+``simulate``), which is what imaging follows.
+
+The Stupp regimen (Stupp et al. 2005, NEJM 352:987): 60 Gy in 30 fractions of 2 Gy, five a
+week, with concomitant temozolomide 75 mg/m² every day of radiotherapy, then after a 4-week
+break six adjuvant cycles of temozolomide for 5 days every 28 days (150 mg/m² in cycle 1,
+200 mg/m² from cycle 2).
 """
 
 from __future__ import annotations
@@ -20,19 +27,35 @@ from braintwin.types.records import ChemoCourse, Fraction, Radiotherapy, Treatme
 __all__ = [
     "PLANS",
     "TMZ_KILL_RATE_PER_DAY",
+    "adjuvant_temozolomide",
     "chemo_kill_rate",
     "hypofractionated",
     "lq_survival",
     "no_treatment",
     "plan_by_name",
+    "radiotherapy_alone",
     "standard_stupp",
     "target_dose_map",
+    "tmz_kill_rate",
     "weekday_fractions",
 ]
 
-# Temozolomide kill rate (1/day) during concomitant TMZ. Not a literature value: an assumed
-# order of magnitude (a few % per day) to be calibrated through GrowthParameters.chemo_sensitivity.
+# Temozolomide kill rate (1/day) at 75 mg/m²/day. NOT a literature value: an assumed order of
+# magnitude (about 1 % of the cells per day), to be calibrated per patient through
+# GrowthParameters.chemo_sensitivity. Other doses scale it linearly: temozolomide exposure
+# (plasma AUC) is proportional to the dose (linear pharmacokinetics; Baker et al. 1999, Clin
+# Cancer Res 5:309), and first-order cell kill is proportional to exposure.
 TMZ_KILL_RATE_PER_DAY = 0.01
+TMZ_REFERENCE_DOSE_MG_M2 = 75.0
+ADJUVANT_BREAK_DAYS = 28.0  # after the last radiotherapy day
+ADJUVANT_CYCLES = (
+    (150.0, 5.0),
+    (200.0, 5.0),
+    (200.0, 5.0),
+    (200.0, 5.0),
+    (200.0, 5.0),
+    (200.0, 5.0),
+)
 
 
 def lq_survival(dose_gy: np.ndarray | float, alpha: float, beta: float) -> np.ndarray | float:
@@ -59,6 +82,27 @@ def no_treatment(start: dt.date) -> TreatmentPlan:
     return TreatmentPlan(name="none", start=start)
 
 
+def tmz_kill_rate(dose_mg_m2: float, per_75: float = TMZ_KILL_RATE_PER_DAY) -> float:
+    """Daily kill rate (1/day) of temozolomide at ``dose_mg_m2`` (linear in the dose)."""
+    return per_75 * dose_mg_m2 / TMZ_REFERENCE_DOSE_MG_M2
+
+
+def adjuvant_temozolomide(
+    first_day: float, tmz_kill_rate_per_day: float = TMZ_KILL_RATE_PER_DAY
+) -> tuple[ChemoCourse, ...]:
+    """The six adjuvant cycles (5 days every 28; 150 then 200 mg/m²) from ``first_day``."""
+    return tuple(
+        ChemoCourse(
+            drug="temozolomide",
+            start_day=first_day + 28.0 * i,
+            end_day=first_day + 28.0 * i + days,
+            kill_rate_per_day=tmz_kill_rate(dose, tmz_kill_rate_per_day),
+            dose_mg_m2=dose,
+        )
+        for i, (dose, days) in enumerate(ADJUVANT_CYCLES)
+    )
+
+
 def _rt_with_tmz(
     name: str,
     start: dt.date,
@@ -66,21 +110,30 @@ def _rt_with_tmz(
     dose_gy: float,
     margin_mm: float,
     tmz_kill_rate_per_day: float,
+    adjuvant: bool,
 ) -> TreatmentPlan:
-    """Weekday radiotherapy with concomitant temozolomide 75 mg/m²/day on every RT day."""
+    """Weekday radiotherapy with concomitant temozolomide 75 mg/m²/day on every RT day and
+    (``adjuvant``) the six adjuvant cycles 4 weeks after the last fraction."""
     fractions = weekday_fractions(n_fractions, dose_gy)
-    tmz = ChemoCourse(
-        drug="temozolomide",
-        start_day=0.0,
-        end_day=fractions[-1].day + 1.0,
-        kill_rate_per_day=tmz_kill_rate_per_day,
-        dose_mg_m2=75.0,
-    )
+    end = fractions[-1].day + 1.0
+    courses: tuple[ChemoCourse, ...] = ()
+    if tmz_kill_rate_per_day > 0:
+        courses = (
+            ChemoCourse(
+                drug="temozolomide",
+                start_day=0.0,
+                end_day=end,
+                kill_rate_per_day=tmz_kill_rate_per_day,
+                dose_mg_m2=TMZ_REFERENCE_DOSE_MG_M2,
+            ),
+        )
+        if adjuvant:
+            courses += adjuvant_temozolomide(end + ADJUVANT_BREAK_DAYS, tmz_kill_rate_per_day)
     return TreatmentPlan(
         name=name,
         start=start,
         radiotherapy=Radiotherapy(fractions=fractions, target_margin_mm=margin_mm),
-        chemotherapy=(tmz,),
+        chemotherapy=courses,
     )
 
 
@@ -89,13 +142,19 @@ def standard_stupp(
     *,
     margin_mm: float = 20.0,
     tmz_kill_rate_per_day: float = TMZ_KILL_RATE_PER_DAY,
+    adjuvant: bool = True,
 ) -> TreatmentPlan:
     """Stupp protocol: 60 Gy in 30 x 2 Gy fractions, 5 per week (6 weeks), with concomitant
-    temozolomide 75 mg/m²/day every day of radiotherapy (Stupp et al. 2005, NEJM 352:987).
+    temozolomide 75 mg/m²/day every day of radiotherapy, then six adjuvant cycles
+    (Stupp et al. 2005, NEJM 352:987). ``start`` (a Monday in practice) is day 0."""
+    return _rt_with_tmz(
+        "stupp-60Gy-30fx", start, 30, 2.0, margin_mm, tmz_kill_rate_per_day, adjuvant
+    )
 
-    ``start`` (a Monday in practice) is day 0. The adjuvant TMZ cycles are not included.
-    """
-    return _rt_with_tmz("stupp-60Gy-30fx", start, 30, 2.0, margin_mm, tmz_kill_rate_per_day)
+
+def radiotherapy_alone(start: dt.date, *, margin_mm: float = 20.0) -> TreatmentPlan:
+    """The control arm of Stupp et al. 2005: 60 Gy in 30 x 2 Gy fractions, no temozolomide."""
+    return _rt_with_tmz("rt-60Gy-30fx", start, 30, 2.0, margin_mm, 0.0, False)
 
 
 def hypofractionated(
@@ -103,21 +162,26 @@ def hypofractionated(
     *,
     margin_mm: float = 20.0,
     tmz_kill_rate_per_day: float = TMZ_KILL_RATE_PER_DAY,
+    adjuvant: bool = True,
 ) -> TreatmentPlan:
     """Hypofractionated radiotherapy: 40 Gy in 15 x 2.67 Gy fractions over 3 weeks with
-    concomitant temozolomide (Roa et al. 2004 JCO; Perry et al. 2017 NEJM, elderly patients)."""
-    return _rt_with_tmz("hypo-40Gy-15fx", start, 15, 40.0 / 15.0, margin_mm, tmz_kill_rate_per_day)
+    concomitant and adjuvant temozolomide (Roa et al. 2004 JCO; Perry et al. 2017 NEJM,
+    elderly patients)."""
+    return _rt_with_tmz(
+        "hypo-40Gy-15fx", start, 15, 40.0 / 15.0, margin_mm, tmz_kill_rate_per_day, adjuvant
+    )
 
 
 PLANS: dict[str, Callable[[dt.date], TreatmentPlan]] = {
     "stupp": standard_stupp,
+    "rt": radiotherapy_alone,
     "hypo": hypofractionated,
     "none": no_treatment,
 }
 
 
 def plan_by_name(name: str, start: dt.date) -> TreatmentPlan:
-    """A standard plan by name ("stupp", "hypo", "none") starting on ``start``."""
+    """A standard plan by name ("stupp", "rt", "hypo", "none") starting on ``start``."""
     try:
         return PLANS[name.lower()](start)
     except KeyError:

@@ -133,3 +133,15 @@ class TreatmentPlan(_Record):
     def day_of(self, date: dt.date) -> float:
         """Days from plan start to ``date`` (negative before the start)."""
         return float((date - self.start).days)
+
+    def fractions_between(self, a: dt.date, b: dt.date) -> tuple[Fraction, ...]:
+        """Radiotherapy fractions delivered on dates in ``[a, b)`` (the single definition:
+        calibration asks it whether α is identifiable, forecasting whether α is needed)."""
+        if self.radiotherapy is None:
+            return ()
+        lo, hi = self.day_of(a), self.day_of(b)
+        return tuple(f for f in self.radiotherapy.fractions if lo <= f.day < hi)
+
+    def has_radiotherapy_between(self, a: dt.date, b: dt.date) -> bool:
+        """Whether any fraction falls on a date in ``[a, b)``."""
+        return bool(self.fractions_between(a, b))
