@@ -23,7 +23,7 @@ from braintwin.measure import measure_segmentation
 from braintwin.report.naming import compartment_label, plan_summary
 from braintwin.twin import IngestOptions, Twin
 from braintwin.twin.model import ForecastScore, calibrate_twin
-from braintwin.twin.reporting import _current_notes, write_report
+from braintwin.twin.reporting import write_report
 from braintwin.twin.synthetic import add_insilico_visit
 
 DAY0 = dt.date(2020, 1, 1)
@@ -125,12 +125,30 @@ def test_naming_helpers() -> None:
     )
 
 
-def test_one_visit_banner_dropped_after_more_visits() -> None:
+def test_one_visit_banner_dropped_after_more_visits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assimilating a visit into a prior-only posterior does not carry its one-visit banner."""
+    from braintwin.calibrate import calibration
+
     note = "one visit only: no growth can be measured yet, so the 'posterior' is the prior"
-    one = SimpleNamespace(visit_dates=[DAY0], notes=[note])
-    two = SimpleNamespace(visit_dates=[DAY0, DAY0 + dt.timedelta(60)], notes=[note, "other"])
-    assert _current_notes(one) == [note]  # type: ignore[arg-type]
-    assert _current_notes(two) == ["other"]  # type: ignore[arg-type]
+    previous = SimpleNamespace(
+        source="prior",
+        notes=[note],
+        last_date=DAY0,
+        visit_dates=[DAY0],
+        names=("D_w", "rho"),
+        log_samples=None,
+        prior=SimpleNamespace(names=("D_w", "rho")),
+        last_seg=None,
+        brain_mask=None,
+        plan=None,
+        observation=None,
+    )
+    fresh = SimpleNamespace(notes=["other"], visit_dates=[])
+    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: fresh)
+    monkeypatch.setattr(calibration.Prior, "from_samples", lambda *a, **k: None)
+    later = DAY0 + dt.timedelta(60)
+    post = calibration.assimilate(previous, (later, None))  # type: ignore[arg-type]
+    assert post.notes == ["other"]
 
 
 # -- with a real case ---------------------------------------------------------------------------

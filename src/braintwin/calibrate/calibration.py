@@ -336,5 +336,7 @@ def assimilate(
         **kwargs,  # type: ignore[arg-type]
     )
     result.visit_dates = [*posterior.visit_dates, date]
-    result.notes = [*posterior.notes, *result.notes]
+    # A prior-only posterior's notes describe the one-visit state this visit has just ended.
+    carried = [] if posterior.source == "prior" else posterior.notes
+    result.notes = [*carried, *result.notes]
     return result

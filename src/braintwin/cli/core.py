@@ -91,24 +91,16 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
     """Progress on stderr driven by ``(message, fraction)`` callbacks: a rich bar on a
     terminal, otherwise one plain line per new step (so logs and pipes show progress too)."""
     import sys
-    import time
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    if not console.is_terminal:
-        t0 = time.monotonic()
-        last = [""]
+    if not console.is_terminal:  # logs, CI, pipes: plain lines with a heartbeat
+        from braintwin.cli.steps import step_progress
 
-        def plain(message: str, fraction: float) -> None:
-            if message != last[0]:
-                last[0] = message
-                pct = round(100 * max(0.0, min(1.0, fraction)))
-                elapsed = time.monotonic() - t0
-                print(f"{description}: {message} ({pct} %, {elapsed:.0f} s)", file=sys.stderr)
-
-        yield plain
+        with step_progress(description, stream=sys.stderr) as plain:
+            yield plain
         return
     with Progress(
         TextColumn("[bold]{task.description}"),

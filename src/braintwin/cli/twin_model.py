@@ -19,7 +19,6 @@ from braintwin.errors import InputError
 from braintwin.types import TreatmentPlan
 
 if TYPE_CHECKING:
-    from braintwin.calibrate import Forecast
     from braintwin.twin import Twin
 
 __all__ = [
@@ -203,9 +202,14 @@ def forecast_cmd(
     tp, origin = resolve_plan(twin, plan, last + dt.timedelta(days=1))
     with step_progress("forecast") as update:
         fc = forecast_twin(
-            twin, target, plan=tp, credibility=credibility, store=False, progress=update
+            twin,
+            target,
+            plan=tp,
+            use_stored_plan=False,  # resolve_plan already chose it (None: untreated)
+            plan_origin=origin,
+            credibility=credibility,
+            progress=update,
         )
-    _store_forecast(twin, fc, tp, origin)
     typer.echo(f"patient {twin.id}: forecast for {fc.date} from {fc.start} ({fc.source})")
     typer.echo(plan_line(tp, origin))
     warn_if_stale(twin)
@@ -226,11 +230,3 @@ def forecast_cmd(
         )
     for note in fc.notes:
         typer.echo(f"  note: {note}")
-
-
-def _store_forecast(twin: Twin, fc: Forecast, plan: TreatmentPlan | None, origin: str) -> None:
-    """Store the forecast with the plan it assumed, so the report can name it."""
-    payload, vols = fc.to_json()
-    payload.setdefault("plan", None if plan is None else plan.model_dump(mode="json"))
-    payload.setdefault("plan_origin", origin)
-    twin.store.save_artifact(twin.id, "forecast", payload, visit_date=fc.start, volumes=vols)

@@ -247,23 +247,31 @@ def forecast_twin(
     date: dt.date,
     *,
     plan: TreatmentPlan | None = None,
+    use_stored_plan: bool = True,
+    plan_origin: str | None = None,
     credibility: float = 0.5,
     store: bool = True,
     posterior: Posterior | None = None,
     progress: Progress | None = None,
 ) -> Forecast:
     """Forecast the tumour at ``date`` (shifted) from ``posterior`` (default: the twin's
-    current one, calibrated first if there is none) under ``plan`` (default: the stored plan).
+    current one, calibrated first if there is none) under ``plan``.
+
+    ``plan=None`` means the twin's stored plan when ``use_stored_plan`` (the default), else
+    untreated growth. The stored forecast records the plan it assumed and ``plan_origin``.
     """
     from braintwin.calibrate import forecast
 
-    plan = plan or load_plan(ref)
+    if plan is None and use_stored_plan:
+        plan = load_plan(ref)
+        plan_origin = plan_origin or "the twin's stored plan"
     post = posterior or latest_posterior(ref) or calibrate_twin(ref, plan=plan, progress=progress)
     fc = forecast(post, None, None, date, plan, credibility=credibility, progress=progress)
     fc.notes.append(f"assumed treatment plan: {plan_name(plan)}")
     if store:
         payload, vols = fc.to_json()
-        payload["plan"] = plan_name(plan)
+        payload["plan"] = None if plan is None else plan.model_dump(mode="json")
+        payload["plan_origin"] = plan_origin or "given"
         ref.store.save_artifact(
             ref.id, "forecast", payload, visit_date=post.last_date, volumes=vols
         )

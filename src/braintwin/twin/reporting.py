@@ -20,7 +20,6 @@ from braintwin.twin.twin import Twin
 from braintwin.types import Modality
 
 if TYPE_CHECKING:
-    from braintwin.calibrate import Posterior
     from braintwin.store.records import Artifact
 
 __all__ = ["default_report_path", "model_sections", "write_report"]
@@ -95,23 +94,12 @@ def _posterior_section(twin: Twin) -> Section | None:
         _table(["parameter", "unit", "median", "50 % interval", "90 % interval"], rows),
         png_img(posterior_figure(post.names, post.samples, prior), "posterior"),
     ]
-    parts += [_flag(n) for n in _current_notes(post)]
+    parts += [_flag(n) for n in post.notes]
     diag = [[k, _value(v)] for k, v in post.diagnostics.items() if not _nested(v)]
     if diag:
         parts.append('<p class="muted">Sampler diagnostics</p>')
         parts.append(_table(["quantity", "value"], diag))
     return Section("Growth model: posterior", "".join(parts))
-
-
-_ONE_VISIT_NOTE = "one visit only"
-
-
-def _current_notes(post: Posterior) -> list[str]:
-    """The posterior's notes without the one-visit banner once more visits were assimilated
-    (``calibrate.assimilate`` carries the previous posterior's notes forward)."""
-    if len(post.visit_dates) < 2:
-        return list(post.notes)
-    return [n for n in post.notes if not n.startswith(_ONE_VISIT_NOTE)]
 
 
 def _forecast_plan(twin: Twin, art: Artifact) -> tuple[str, str]:
