@@ -66,3 +66,14 @@ def test_eval_population_cli_prints_the_json_contract() -> None:
         app, ["eval", "population", "--n", "4", "--resolution", "8", "--years", "1"]
     )
     assert json.loads(again.output.strip().splitlines()[-1])["arms"] == out["arms"]  # seeded
+
+
+def test_eval_population_bad_input_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from braintwin.cli import main
+
+    for args in (["--n", "1"], ["--resolution", "0.5"]):
+        with pytest.raises(SystemExit) as ex:
+            main(["eval", "population", *args])
+        assert ex.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Traceback" not in err

@@ -178,7 +178,7 @@ def run_population(
     n: int = 100,
     *,
     seed: int = 0,
-    resolution_mm: float = 4.0,
+    resolution_mm: float = 3.0,
     horizon_days: float = 3 * 365.0,
     population: dict[str, Any] | None = None,
     solver: str = "numba",

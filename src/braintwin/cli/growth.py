@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed (reproducible).")] = 0,
         resolution: Annotated[
             float, typer.Option(help="Grid spacing in mm (coarse grids keep it fast).")
-        ] = 4.0,
+        ] = 3.0,
         years: Annotated[float, typer.Option(help="Follow-up (years) before censoring.")] = 3.0,
     ) -> None:
         """In-silico trial against Stupp et al. 2005: PFS per arm, hazard ratio (SYNTHETIC)."""
