@@ -257,3 +257,10 @@ def test_segment_uncertainty_is_exported_and_reported(
     assert values.min() >= 0.0 and values.max() <= 1.0 and values.max() > 0.0
     html = write_report(twin).read_text()
     assert "Segmentation uncertainty" in html
+
+
+def test_cli_plan_names_are_the_growth_plans() -> None:
+    from braintwin.cli.twin_model import PLAN_CHOICES
+    from braintwin.growth.treatment import PLANS
+
+    assert set(PLAN_CHOICES) == set(PLANS)

@@ -32,8 +32,8 @@ __all__ = [
     "warn_if_stale",
 ]
 
-PLAN_CHOICES = ("stupp", "hypo", "none")  # braintwin.growth.treatment.PLANS
-_PLAN_HELP = "stupp | hypo | none (untreated) | PLAN.json; default: the twin's stored plan"
+PLAN_CHOICES = ("stupp", "rt", "hypo", "none")  # = braintwin.growth.treatment.PLANS (tested)
+_PLAN_HELP = "stupp | rt (radiotherapy alone) | hypo | none (untreated) | PLAN.json; default: the twin's stored plan"
 
 
 def plan_from_name(name: str, start: dt.date) -> TreatmentPlan:
