@@ -10,6 +10,7 @@ prints "interrupted" and exits 130.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import os
@@ -98,6 +99,8 @@ def write_crash_log(err: BaseException, argv: list[str]) -> Path | None:
     try:
         folder = _log_dir()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):  # an existing folder may have been made 0755
+            folder.chmod(0o700)
         path = folder / "braintwin-error.log"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
@@ -106,7 +109,7 @@ def write_crash_log(err: BaseException, argv: list[str]) -> Path | None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(f"braintwin crash at {stamp} (UTC)\n{_scrub(tb, argv)}")
         return path
-    except OSError:
+    except Exception:  # the handler must never raise: the caller falls back to --debug
         return None
 
 
