@@ -433,14 +433,7 @@ class Twin:
         visit = self.visit(date)
         labels = labels_onto_visit(expert_labels(Path(path)), visit)
         set_segmentation(visit, labels, "expert")
-        self.store.update_visit(
-            self.id,
-            visit.date,
-            segmentation=visit.segmentation,
-            measurements=visit.measurements,
-            meta=visit.meta,
-        )
-        self.store.log_event(self.id, "import_segmentation", {"date": str(visit.date)})
+        self._save_segmentation(visit, "import_segmentation", {})
         return visit.measurements
 
     def segment(
@@ -455,6 +448,11 @@ class Twin:
 
         visit = self.visit(date)
         flags = segment_into(visit, method, uncertainty=uncertainty)
+        self._save_segmentation(visit, "segment", {"method": method})
+        return flags
+
+    def _save_segmentation(self, visit: Visit, action: str, details: dict[str, Any]) -> None:
+        """Store a visit's new segmentation (with its extras, measurements, meta); log it."""
         self.store.update_visit(
             self.id,
             visit.date,
@@ -463,8 +461,7 @@ class Twin:
             measurements=visit.measurements,
             meta=visit.meta,
         )
-        self.store.log_event(self.id, "segment", {"date": str(visit.date), "method": method})
-        return flags
+        self.store.log_event(self.id, action, {"date": str(visit.date), **details})
 
     def classify(
         self, date: dt.date | None = None, *, visit: Visit | None = None
