@@ -176,6 +176,8 @@ class MaintenanceMixin(StoreBase):
                 report.bytes_freed += _size(p)
                 if not dry_run:
                     p.unlink(missing_ok=True)
+        if not any(True for _ in _object_files(home)):
+            return report  # nothing to sweep (and no lock file to create)
         if wait_for_lock:
             with objects_lock(home):
                 self._sweep_orphans(report)
