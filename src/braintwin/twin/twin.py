@@ -306,7 +306,8 @@ class Twin:
         )
         if previous is not None and previous != date:
             self.store.delete_visit(self.id, previous)
-        if not saved.created:  # a concurrent writer stored the same visit first
+        if not saved.created:  # a store without a patient lock let a concurrent writer in
+            prepared.visit.date = saved.date  # report the date the store really holds
             return "unchanged"
         self._log_visit("add_visit", prepared)
         return "replaced" if clash or previous is not None else "stored"
