@@ -41,8 +41,11 @@ def test_brats_is_recognised_as_skull_stripped(brats_volumes: dict[Modality, Vol
     assert all(is_skull_stripped(v) for v in brats_volumes.values())
 
 
+@pytest.mark.parametrize(
+    ("method", "recorded"), [("atlas", "mni152_affine"), ("deepbet", "deepbet")]
+)
 def test_skull_strip_synthetic_head(
-    brats_volumes: dict[Modality, Volume], rng: np.random.Generator
+    brats_volumes: dict[Modality, Volume], rng: np.random.Generator, method: str, recorded: str
 ) -> None:
     full = brats_volumes[Modality.T1]
     # Crop to the brain + 20 mm (room for the synthetic shells) to keep the test fast; the
@@ -55,9 +58,12 @@ def test_skull_strip_synthetic_head(
     assert not is_skull_stripped(head)
     truth = ndi.binary_fill_holes(t1.data > 0)
     # Auto mode notices the raw scan and strips the skull.
-    mask = brain_mask({Modality.T1: head})
+    mask = brain_mask({Modality.T1: head}, method=method)
     assert mask.modality is Modality.MASK and mask.data.dtype == np.bool_
-    assert mask.meta["brain_mask"] == "mni152_affine"
+    assert mask.meta["brain_mask"] == recorded
+    assert mask.meta["brain_mask_source"] == "t1"
+    assert ("brain_mask_fallback" in mask.meta) == (method == "atlas")
+    print(method, dice(mask.data, truth))
     assert dice(mask.data, truth) > 0.93
     # Without stripping the "mask" would be the whole noisy field of view.
     assert dice(brain_mask(head, skull_strip_mode="never").data, truth) < 0.7
