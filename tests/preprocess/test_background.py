@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,8 +72,8 @@ def _demo(modalities: tuple[Modality, ...]) -> dict[Modality, Volume]:
         pytest.skip("shipped demo case missing")
     out = {}
     for m in modalities:
-        img = nib.load(str(DEMO / f"{DEMO.name}_{m.value}.nii.gz"))
-        out[m] = Volume(np.asarray(img.dataobj, np.float32), img.affine, m)  # type: ignore[attr-defined]
+        img: Any = nib.load(str(DEMO / f"{DEMO.name}_{m.value}.nii.gz"))
+        out[m] = Volume(np.asarray(img.dataobj, np.float32), img.affine, m)
     return out
 
 

@@ -112,3 +112,17 @@ def test_deepbet_on_a_non_ras_grid(shared_data: Path) -> None:
     # The same voxels permuted to RAS (exact) give the same mask, permuted the same way.
     ras = reorient_ras(t1)
     assert np.array_equal(reorient_ras(mask).data, deepbet_module.deepbet_mask(ras).data)
+
+
+def test_deepbet_runs_on_t1_unless_it_covers_clearly_less_than_t1ce() -> None:
+    from braintwin.preprocess.mask import _deepbet_source
+
+    full = np.ones((20, 20, 20), np.float32)
+    slab = full.copy()
+    slab[:, :, 12:] = 0  # a T1 slab resampled onto the T1ce grid: zero outside its view
+    vol = {m: Volume(full, np.eye(4), m) for m in Modality.mri()}
+    assert _deepbet_source(vol) is Modality.T1
+    vol[Modality.T1] = Volume(slab, np.eye(4), Modality.T1)
+    assert _deepbet_source(vol) is Modality.T1CE
+    assert _deepbet_source({Modality.T1CE: vol[Modality.T1CE]}) is Modality.T1CE
+    assert _deepbet_source({Modality.FLAIR: vol[Modality.FLAIR]}) is None

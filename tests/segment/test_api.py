@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -172,13 +173,13 @@ def test_real_zscored_export_segments_like_the_original() -> None:
         pytest.skip("shipped demo case missing")
     original, exported = {}, {}
     for m in (Modality.FLAIR, Modality.T1CE):
-        img = nib.load(str(demo / f"{demo.name}_{m.value}.nii.gz"))
-        d = np.asarray(img.dataobj, np.float32)  # type: ignore[attr-defined]
+        img: Any = nib.load(str(demo / f"{demo.name}_{m.value}.nii.gz"))
+        d = np.asarray(img.dataobj, np.float32)
         inside = d != 0
         z = np.full(d.shape, -0.6, np.float32)
         z[inside] = (d[inside] - d[inside].mean()) / d[inside].std()
-        original[m] = Volume(d, img.affine, m)  # type: ignore[attr-defined]
-        exported[m] = Volume(z, img.affine, m)  # type: ignore[attr-defined]
+        original[m] = Volume(d, img.affine, m)
+        exported[m] = Volume(z, img.affine, m)
     a = segment_volumes(original)
     b = segment_volumes(exported)
     wt_a, wt_b = region_mask(a.labels.data, "WT"), region_mask(b.labels.data, "WT")

@@ -179,6 +179,17 @@ def _refine(vol: Volume, atlas: np.ndarray, erode_mm: float) -> np.ndarray:
     return _fill(ndi.binary_closing(brain, structure=np.ones((3, 3, 3), bool), iterations=2))
 
 
+def _deepbet_source(vols: Mapping[Modality, Volume]) -> Modality | None:
+    """T1 (no enhancing vessels or dura), unless it covers clearly less of the grid than T1ce
+    (a partial slab resampled onto the T1ce grid is zero outside its field of view, and a
+    mask computed on it would cut the brain there)."""
+    present = [m for m in _DEEPBET_ORDER if m in vols]
+    if len(present) == 2:
+        t1, t1ce = (np.count_nonzero(vols[m].data) for m in present)
+        return Modality.T1CE if t1 < 0.9 * t1ce else Modality.T1
+    return present[0] if present else None
+
+
 def _extract(
     vols: Mapping[Modality, Volume],
     method: str,
@@ -189,7 +200,7 @@ def _extract(
     from braintwin.preprocess.deepbet_mask import DeepbetUnavailable, deepbet_mask
 
     first = next(iter(vols.values()))
-    t1w = next((m for m in _DEEPBET_ORDER if m in vols), None)
+    t1w = _deepbet_source(vols)
     reason = "requested (brain_extraction='atlas')"
     if method == "deepbet" and t1w is None:
         reason = "no T1-weighted image (deepbet is trained on T1w only)"
