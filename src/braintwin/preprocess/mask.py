@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from braintwin.errors import InputError
+from braintwin.preprocess.background import border_faces
 from braintwin.types import Modality, Volume
 
 __all__ = ["brain_mask", "is_skull_stripped", "largest_component", "skull_strip"]
@@ -69,11 +70,9 @@ def is_skull_stripped(vol: Volume) -> bool:
         return False
     # A stripped brain does not reach the edges of the field of view, except where the scan
     # cut it (BraTS cases cut at the skull base touch one face): allow one face pair.
+    faces = border_faces(nz)
     touching = sum(
-        float(
-            np.concatenate([np.take(nz, 0, axis=a).ravel(), np.take(nz, -1, axis=a).ravel()]).mean()
-        )
-        > 0.01
+        float(np.concatenate([faces[2 * a].ravel(), faces[2 * a + 1].ravel()]).mean()) > 0.01
         for a in range(3)
     )
     if touching > 1:
