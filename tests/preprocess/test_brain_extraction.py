@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from braintwin.errors import InputError
-from braintwin.preprocess import brain_mask, preprocess_visit, reorient_ras
+from braintwin.preprocess import PreprocessOptions, brain_mask, preprocess_visit, reorient_ras
 from braintwin.preprocess import deepbet_mask as deepbet_module
 from braintwin.types import Modality, Volume
 
@@ -34,9 +34,12 @@ def test_atlas_fallback_is_said(
     # FLAIR/T2-only visit: deepbet is trained on T1w, so it is not tried.
     monkeypatch.setattr(deepbet_module, "deepbet_mask", _never)
     flair = Volume(head.data, head.affine, Modality.FLAIR)
-    mask = brain_mask({Modality.FLAIR: flair})
-    assert mask.meta["brain_mask"] == "mni152_affine"
-    assert "no T1-weighted image" in mask.meta["brain_mask_fallback"]
+    pv = preprocess_visit({Modality.FLAIR: flair}, options=PreprocessOptions(n4=False))
+    assert pv.brain_mask.meta["brain_mask"] == "mni152_affine"
+    assert "no T1-weighted image" in pv.brain_mask.meta["brain_mask_fallback"]
+    # ... and the visit says so, for the twin to print.
+    assert len(pv.flags) == 1
+    assert pv.flags[0].startswith("brain mask from the MNI152 atlas fit (fallback: no T1-w")
 
     # deepbet missing (or failing) on a T1: the atlas, with the reason.
     def missing(*_args: object, **_kwargs: object) -> Volume:

@@ -200,7 +200,7 @@ def _extract(
 
     first = next(iter(vols.values()))
     t1w = _deepbet_source(vols)
-    reason = "requested (brain_extraction='atlas')"
+    reason = ""  # the atlas was asked for: not a fallback
     if method == "deepbet" and t1w is None:
         reason = "no T1-weighted image (deepbet is trained on T1w only)"
     elif method == "deepbet" and t1w is not None:
@@ -218,11 +218,10 @@ def _extract(
     if progress:
         progress(f"brain mask: atlas fit on {src_mod.value} (fallback)", 0.0)
     mask = skull_strip(vols[src_mod]).data
-    return mask, {
-        "brain_mask": "mni152_affine",
-        "brain_mask_source": src_mod.value,
-        "brain_mask_fallback": reason,
-    }
+    meta = {"brain_mask": "mni152_affine", "brain_mask_source": src_mod.value}
+    if reason:
+        meta["brain_mask_fallback"] = reason
+    return mask, meta
 
 
 def brain_mask(
@@ -249,7 +248,7 @@ def brain_mask(
         holes filled (meta ``brain_mask="nonzero_support"``). Otherwise the extracted brain:
         meta ``brain_mask`` is ``"deepbet"`` or ``"mni152_affine"``, ``brain_mask_source``
         the modality it was computed on, and ``brain_mask_fallback`` says why the atlas was
-        used when it was.
+        used when deepbet was asked for.
     """
     if isinstance(volumes, Volume):
         vols: dict[Modality, Volume] = {volumes.modality: volumes}

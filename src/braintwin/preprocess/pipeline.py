@@ -296,11 +296,12 @@ def preprocess_visit(
         notes.append(
             f"brain mask: {mask.meta.get('brain_mask')}" + (f" on {source}" if source else "")
         )
-        if "brain_mask_fallback" in mask.meta:
+        if mask.meta.get("brain_mask") == "mni152_affine":
+            why = mask.meta.get("brain_mask_fallback")
             flags.append(
-                "brain mask from the MNI152 atlas fit (fallback: "
-                f"{mask.meta['brain_mask_fallback']}); it may include scalp or miss brain, "
-                "check it"
+                "brain mask from the MNI152 atlas fit "
+                + (f"(fallback: {why})" if why else "(brain_extraction='atlas')")
+                + ": it may include scalp or miss brain, check it"
             )
         lap("brain_mask")
 
