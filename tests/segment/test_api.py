@@ -136,7 +136,7 @@ def test_without_t1ce_enhancing_is_reported_as_core(
         and f"{et_ml:.1f} mL predicted as enhancing" in f
         for f in seg.flags
     )
-    assert seg.meta["observable_regions"] == ["WT", "TC"]
+    assert seg.meta["observable_regions"] == ["WT", "TC"] == seg.observable_regions
     assert seg.labels.meta["observable_regions"] == ["WT", "TC"]
     full = segment_volumes(vols, method="truth")
     assert np.array_equal(full.labels.data, truth)
