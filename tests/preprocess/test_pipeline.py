@@ -220,7 +220,8 @@ def test_raw_scan_with_skull_thick_slices(shared_data: Path) -> None:
     grid = pv.brain_mask
     assert grid.spacing == pytest.approx((1.0, 1.0, 1.0))
     assert grid.shape == (256, 256, 120)
-    assert pv.brain_mask.meta["brain_mask"] == "mni152_affine"
+    assert pv.brain_mask.meta["brain_mask"] == "deepbet"  # T1ce is T1-weighted
+    assert pv.flags == []
     litres = np.count_nonzero(grid.data) / 1e6
     assert 1.0 < litres < 2.3
     z = pv.volumes[Modality.T1CE].data[grid.data]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -111,3 +112,77 @@ def test_unet_plumbing_with_untrained_weights(rng: np.random.Generator, tmp_path
     u = seg.uncertainty.data
     assert u.dtype == np.float32 and u.min() >= 0 and u.max() <= 1
     assert seg.meta["modalities"] == ["t1ce", "flair"]
+
+
+def test_without_t1ce_enhancing_is_reported_as_core(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known answer: a method that returns the synthetic truth (with ET) must lose ET, and
+    only ET, when the visit has no T1ce; with T1ce nothing changes."""
+    vols, truth, _ = synthetic_visit(rng)
+
+    def truth_method(*_args: object) -> tuple[np.ndarray, None, list[str]]:
+        return truth.copy(), None, []
+
+    monkeypatch.setitem(METHODS, "truth", truth_method)
+    seg = segment_volumes(vols, method="truth", modalities=("flair", "t1", "t2"))
+    labels = seg.labels.data
+    assert not np.any(labels == 4)
+    assert np.array_equal(region_mask(labels, "TC"), region_mask(truth, "TC"))
+    assert np.array_equal(region_mask(labels, "WT"), region_mask(truth, "WT"))
+    et_ml = np.count_nonzero(truth == 4) / 1000.0
+    assert any(
+        f.startswith("no T1ce: enhancing tumour (ET) is not observable")
+        and f"{et_ml:.1f} mL predicted as enhancing" in f
+        for f in seg.flags
+    )
+    assert seg.meta["observable_regions"] == ["WT", "TC"] == seg.observable_regions
+    assert seg.labels.meta["observable_regions"] == ["WT", "TC"]
+    full = segment_volumes(vols, method="truth")
+    assert np.array_equal(full.labels.data, truth)
+    assert full.meta["observable_regions"] == ["WT", "TC", "ET"]
+    assert not any("not observable" in f for f in full.flags)
+
+
+def test_constant_background_is_not_taken_for_brain(rng: np.random.Generator) -> None:
+    """Without a brain mask, a z-scored export (background -0.6 instead of 0) must give the
+    same mask and segmentation as the zero-background images (synthetic, k-means)."""
+    vols, truth, brain = synthetic_visit(rng)
+    exported = {}
+    for m, v in vols.items():
+        d = v.data.astype(np.float32)
+        z = np.full(d.shape, -0.6, np.float32)
+        z[brain] = (d[brain] - d[brain].mean()) / d[brain].std()
+        exported[m] = v.with_data(z)
+    a = segment_volumes(vols, method="kmeans")
+    b = segment_volumes(exported, method="kmeans")
+    assert any("constant non-zero background (-0.6" in f for f in b.flags)
+    wt = region_mask(truth, "WT")
+    assert dice(region_mask(b.labels.data, "WT"), wt) > 0.8
+    assert dice(region_mask(b.labels.data, "WT"), region_mask(a.labels.data, "WT")) > 0.95
+
+
+@pytest.mark.slow
+def test_real_zscored_export_segments_like_the_original() -> None:
+    """The shipped real BraTS case with FLAIR + T1ce, as given to ``eval segment`` (no brain
+    mask): a z-scored export whose background is -0.6 must segment like the original."""
+    import nibabel as nib
+
+    demo = Path(__file__).resolve().parents[2] / "src/braintwin/data/demo/Brats18_2013_3_1"
+    if not demo.is_dir():
+        pytest.skip("shipped demo case missing")
+    original, exported = {}, {}
+    for m in (Modality.FLAIR, Modality.T1CE):
+        img: Any = nib.load(str(demo / f"{demo.name}_{m.value}.nii.gz"))
+        d = np.asarray(img.dataobj, np.float32)
+        inside = d != 0
+        z = np.full(d.shape, -0.6, np.float32)
+        z[inside] = (d[inside] - d[inside].mean()) / d[inside].std()
+        original[m] = Volume(d, img.affine, m)
+        exported[m] = Volume(z, img.affine, m)
+    a = segment_volumes(original)
+    b = segment_volumes(exported)
+    wt_a, wt_b = region_mask(a.labels.data, "WT"), region_mask(b.labels.data, "WT")
+    assert wt_a.sum() > 10_000
+    assert dice(wt_a, wt_b) >= 0.9
+    assert any("constant non-zero background" in f for f in b.flags)

@@ -1,10 +1,15 @@
 """Preprocessing: reorient, resample, co-register, bias-correct, brain mask, normalise.
 
+Raw scans are brain-extracted with deepbet on the T1-weighted image (the MNI152 atlas fit is
+a flagged fallback); constant non-zero backgrounds of normalised exports are recognised.
+
 Each step is a pure function on ``Volume``s; :func:`preprocess_visit` chains them for one
 visit. SimpleITK is imported only inside the functions that need it.
 """
 
+from braintwin.preprocess.background import detect_background, zero_background
 from braintwin.preprocess.bias import n4_bias_correct
+from braintwin.preprocess.deepbet_mask import deepbet_mask
 from braintwin.preprocess.geometry import (
     apply_transform,
     bbox_overlap,
@@ -33,6 +38,8 @@ __all__ = [
     "apply_transform",
     "bbox_overlap",
     "brain_mask",
+    "deepbet_mask",
+    "detect_background",
     "grid_volume",
     "is_skull_stripped",
     "n4_bias_correct",
@@ -47,5 +54,6 @@ __all__ = [
     "to_native",
     "transform_magnitude",
     "world_bbox",
+    "zero_background",
     "zscore",
 ]

@@ -5,6 +5,11 @@ target grid (the fixed image at ``options.spacing``, or the grid of an earlier v
 fields of view overlap -> rigidly co-register every modality to the fixed one -> (optionally)
 register the fixed image to the reference visit -> resample once onto the target grid -> brain
 mask -> N4 -> z-score. Every image is interpolated at most once (transforms are composed).
+
+Before anything else, an image with a constant non-zero background (an already normalised
+export) is put back on a zero background (:mod:`.background`), so it is recognised as
+skull-stripped like its original. Raw scans get their brain mask from deepbet on the
+T1-weighted image (:mod:`.mask`); when the atlas fallback is used instead, ``flags`` says so.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from braintwin.errors import InputError
+from braintwin.preprocess.background import zero_background
 from braintwin.preprocess.bias import n4_bias_correct
 from braintwin.preprocess.geometry import (
     apply_transform,
@@ -58,6 +64,8 @@ class PreprocessOptions(BaseModel):
     register: bool = True
     """Co-register modalities (else trust the headers' world coordinates)."""
     skull_strip: Literal["auto", "always", "never"] = "auto"
+    brain_extraction: Literal["deepbet", "atlas"] = "deepbet"
+    """Brain extraction of raw scans: deepbet on T1w (atlas fit as fallback), or atlas only."""
     min_overlap: float = Field(default=0.5, gt=0.0, le=1.0)
     """Refuse modalities whose world fields of view overlap less than this (fraction)."""
     verify_tolerance_mm: float = Field(default=1.0, gt=0.0)
@@ -84,6 +92,8 @@ class PreprocessedVisit:
         transforms: JSON-serialisable record for :func:`braintwin.preprocess.to_native`.
         timings: seconds per step.
         notes: what was decided (e.g. registration skipped after verification).
+        flags: warnings for the user (print them): the atlas fallback brain mask was used,
+            a constant non-zero background was recognised; empty when nothing is unusual.
     """
 
     volumes: dict[Modality, Volume]
@@ -92,6 +102,7 @@ class PreprocessedVisit:
     transforms: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
     @property
     def grid(self) -> Volume:
@@ -167,6 +178,7 @@ def preprocess_visit(
     report = progress or (lambda _m, _f: None)
     timings: dict[str, float] = {}
     notes: list[str] = []
+    flags: list[str] = []
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
@@ -178,7 +190,16 @@ def preprocess_visit(
     previous_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(opts.threads)
     try:
-        report("reorienting to RAS", 0.0)
+        report("checking backgrounds", 0.0)
+        for m, v in list(vols.items()):
+            vols[m], bg = zero_background(v)
+            if bg is not None:
+                flags.append(
+                    f"{m.value}: constant background {bg.value:.4g} ({bg.fraction:.0%} of the "
+                    "grid) recognised, as in an already normalised export; treated as background"
+                )
+        lap("background")
+        report("reorienting to RAS", 0.02)
         ras = {m: reorient_ras(v) for m, v in vols.items()}
         fixed_mod = _fixed_modality(ras)
         fixed = ras[fixed_mod]
@@ -257,15 +278,31 @@ def preprocess_visit(
             raw[m] = out.with_data(out.data.astype(np.float32), m)
         lap("resample")
 
-        report("brain mask", 0.65)
-        mask = brain_mask(raw, skull_strip_mode=opts.skull_strip)
+        report("brain mask", 0.6)
+        mask = brain_mask(
+            raw,
+            skull_strip_mode=opts.skull_strip,
+            method=opts.brain_extraction,
+            threads=opts.threads,
+            progress=lambda msg, f: report(msg, 0.6 + 0.1 * f),
+        )
         mask_ml = float(np.count_nonzero(mask.data)) * mask.voxel_volume_mm3 / 1000.0
         if mask_ml < MIN_BRAIN_ML:
             raise InputError(
                 f"the brain mask holds only {mask_ml:.1f} mL: no brain found in the images",
                 "check the images (blank, wrong file) or the skull_strip option",
             )
-        notes.append(f"brain mask: {mask.meta.get('brain_mask')}")
+        source = mask.meta.get("brain_mask_source")
+        notes.append(
+            f"brain mask: {mask.meta.get('brain_mask')}" + (f" on {source}" if source else "")
+        )
+        if mask.meta.get("brain_mask") == "mni152_affine":
+            why = mask.meta.get("brain_mask_fallback")
+            flags.append(
+                "brain mask from the MNI152 atlas fit "
+                + (f"(fallback: {why})" if why else "(brain_extraction='atlas')")
+                + ": it may include scalp or miss brain, check it"
+            )
         lap("brain_mask")
 
         corrected = dict(raw)
@@ -288,7 +325,7 @@ def preprocess_visit(
         "modalities": entries,
     }
     report("done", 1.0)
-    return PreprocessedVisit(normalised, raw, mask, transforms, timings, notes)
+    return PreprocessedVisit(normalised, raw, mask, transforms, timings, notes, flags)
 
 
 def _register_modality(

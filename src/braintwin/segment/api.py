@@ -4,6 +4,11 @@ Methods live in an explicit registry (:data:`METHODS`): the trained network ("un
 SegResNet) and the classical intensity-clustering baselines ("kmeans", "gmm"). Inputs must
 share one grid (run ``braintwin.preprocess`` first); any subset of T1, T1ce, T2 and FLAIR is
 accepted by the network, which was trained with modality dropout.
+
+Enhancing tumour is defined by contrast uptake, so it is not observable without T1ce: for such
+visits voxels predicted as enhancing are reported as tumour core (label 1), the result says
+so in ``flags``, and ``meta["observable_regions"]`` (also on the label volume's meta) lists
+the regions that can be measured (["WT", "TC"] instead of ["WT", "TC", "ET"]).
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from braintwin.segment.data import CHANNELS, brain_mask_of
 from braintwin.segment.result import Segmentation
 from braintwin.types.volume import Modality, Volume
 
-__all__ = ["METHODS", "Progress", "segment_visit", "segment_volumes"]
+__all__ = [
+    "METHODS",
+    "OBSERVABLE_ALL",
+    "Progress",
+    "default_brain_mask",
+    "segment_visit",
+    "segment_volumes",
+]
 
 Progress = Callable[[str, float], None]
 #: method(arrays, brain, spacing, uncertainty, weights, progress) -> (labels, uncertainty, flags)
@@ -40,6 +52,8 @@ MethodFn = Callable[
 MAX_TUMOUR_FRACTION = 0.5
 #: Fewer brain voxels than this (1 mL at 1 mm) is treated as "no brain".
 MIN_BRAIN_MM3 = 1000.0
+#: Regions a visit with T1ce can show; without T1ce, ET is dropped from this list.
+OBSERVABLE_ALL: tuple[str, ...] = ("WT", "TC", "ET")
 
 
 def _unet(
@@ -130,6 +144,44 @@ def _as_mask(brain_mask: Volume | np.ndarray | None, shape: tuple[int, ...]) -> 
     return arr.astype(bool)
 
 
+def default_brain_mask(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """Brain of skull-stripped images given without a mask: not background in any of them.
+
+    Background is exactly 0, or, for already normalised exports, the constant value that
+    fills the border-connected outside (:func:`braintwin.preprocess.background.detect_background`);
+    taking such a background for brain would z-score the images over the whole grid.
+    Returns the mask and one note per image whose background was not 0.
+    """
+    from braintwin.preprocess.background import detect_background
+
+    mask = np.zeros(arrays[0].shape, dtype=bool)
+    notes: list[str] = []
+    for arr in arrays:
+        # A zero corner means a zero background (the common, skull-stripped case): skip the
+        # connected-component search there.
+        found = detect_background(arr) if arr.flat[0] != 0 else None
+        if found is not None and found[0].value != 0.0:
+            mask |= ~found[1]
+            notes.append(f"{found[0].value:.4g}")
+        else:
+            mask |= brain_mask_of([arr])
+    return mask, notes
+
+
+def _no_enhancement(labels: np.ndarray, voxel_mm3: float) -> tuple[np.ndarray, str]:
+    """Without T1ce, enhancing (4) is not observable: report such voxels as core (1)."""
+    from braintwin.types.labels import Label
+
+    et = labels == Label.ENHANCING
+    n = int(np.count_nonzero(et))
+    note = "no T1ce: enhancing tumour (ET) is not observable without a contrast image"
+    if n:
+        labels = labels.copy()
+        labels[et] = Label.NECROTIC
+        note += f"; {n * voxel_mm3 / 1000.0:.1f} mL predicted as enhancing reported as tumour core"
+    return labels, note + "; measurable regions: WT, TC"
+
+
 def _select(
     volumes: dict[Modality, Volume], modalities: tuple[Modality | str, ...] | None
 ) -> dict[Modality, Volume]:
@@ -195,9 +247,14 @@ def segment_volumes(
     ref = next(iter(chosen.values()))
     arrays = {m: np.asarray(v.data) for m, v in chosen.items()}
     brain = _as_mask(brain_mask, ref.shape)
-    if brain is None:
-        brain = brain_mask_of(list(arrays.values()))
     flags: list[str] = []
+    if brain is None:
+        brain, backgrounds = default_brain_mask(list(arrays.values()))
+        if backgrounds:
+            flags.append(
+                f"constant non-zero background ({', '.join(backgrounds)}) recognised, as in an "
+                "already normalised export; treated as background"
+            )
     missing = [m.value.upper() for m in CHANNELS if m not in chosen]
     if missing:
         flags.append(f"missing modalities: {', '.join(missing)} ({_accuracy_note(method)})")
@@ -211,6 +268,9 @@ def segment_volumes(
             arrays, brain, ref.spacing, uncertainty, weights, progress
         )
         flags.extend(more)
+        if Modality.T1CE not in chosen:
+            labels, note = _no_enhancement(labels, ref.voxel_volume_mm3)
+            flags.append(note)
         wt = int(np.count_nonzero(labels))
         if wt == 0:
             flags.append("empty prediction: no tumour voxel found")
@@ -221,16 +281,20 @@ def segment_volumes(
             )
     if progress:
         progress("done", 1.0)
+    observable = [r for r in OBSERVABLE_ALL if r != "ET" or Modality.T1CE in chosen]
     meta: dict[str, Any] = {
         "method": method,
         "modalities": [m.value for m in CHANNELS if m in chosen],
+        "observable_regions": observable,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     unc_vol = None
     if unc_arr is not None:
         unc_vol = ref.with_data(unc_arr, Modality.PROBABILITY, kind="tta_wt_variance_x4")
     return Segmentation(
-        labels=ref.with_data(labels, Modality.SEG, method=method),
+        labels=ref.with_data(
+            labels, Modality.SEG, method=method, observable_regions=list(observable)
+        ),
         uncertainty=unc_vol,
         flags=flags,
         method=method,

@@ -22,7 +22,8 @@ class Segmentation:
         flags: human-readable warnings (empty prediction, missing modalities, …); empty when
             nothing looked wrong.
         method: the method that produced it ("unet", "kmeans", "gmm").
-        meta: provenance (model version, modalities used, seconds).
+        meta: provenance (model version, modalities used, seconds) and
+            ``observable_regions``: the regions the inputs can show (no "ET" without T1ce).
     """
 
     labels: Volume
@@ -30,3 +31,8 @@ class Segmentation:
     flags: list[str] = field(default_factory=list)
     method: str = "unet"
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def observable_regions(self) -> list[str]:
+        """Regions that can be measured from this visit's sequences (ET needs T1ce)."""
+        return list(self.meta.get("observable_regions", ["WT", "TC", "ET"]))
