@@ -155,7 +155,8 @@ def prepare_visit(
     timings["preprocess"] = time.perf_counter() - t1
 
     extras: dict[str, Volume] = {}
-    flags: list[str] = []
+    # what preprocessing wants the user to see (atlas mask fallback, constant background, …)
+    flags: list[str] = list(pre.flags)
     if images.segmentation is not None:
         check_labels(images.segmentation.data)
         seg = images.segmentation.with_data(
