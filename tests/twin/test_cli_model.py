@@ -229,7 +229,7 @@ def test_forecast_and_report_name_plan_regions_and_staleness(
     assert re.search(rf"RANO-style response (PD|SD|PR|CR) against the baseline {first}", out)
     code, out, _ = run(["forecast", twin.id, "--days", "7"], capsys)
     assert code == 0
-    assert f"warning: the model has seen visits up to {first}, not the visit of {newest}" in out
+    assert f"warning: the model has not seen the visit(s) of {newest}" in out
     assert f"run `braintwin update {twin.id}`" in out
 
 

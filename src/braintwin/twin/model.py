@@ -103,8 +103,14 @@ class ForecastScore:
     def from_dict(cls, payload: dict[str, Any]) -> ForecastScore:
         """Read a stored score (also the pre-0.2 form, which compared against ET only)."""
         if "region" in payload:
-            keys = cls.__dataclass_fields__
-            return cls(**{k: payload[k] for k in keys if k in payload})
+            region = str(payload["region"])
+            defaults = {
+                "compartment": "flair" if region == "WT" else "enhancing",
+                "source": "",
+                "plan": "unknown",
+            }
+            known = {k: payload[k] for k in cls.__dataclass_fields__ if k in payload}
+            return cls(**{**defaults, **known})
         return cls(
             forecast_from=str(payload["forecast_from"]),
             target_date=str(payload["target_date"]),
