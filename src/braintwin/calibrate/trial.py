@@ -53,6 +53,7 @@ from braintwin.types.volume import Modality, Volume
 
 __all__ = [
     "MEASURABLE_ML",
+    "PATIENT_PRIORS",
     "PROGRESSION_RATIO",
     "ArmResult",
     "VirtualPatient",
@@ -61,6 +62,7 @@ __all__ = [
     "run_population",
 ]
 
+PATIENT_PRIORS = ("literature", "population")
 PROGRESSION_RATIO = RANO_VOLUME_RATIO  # volumetric equivalent of +25 % bidimensional product
 BRAIN_ML = 1400.0
 DAYS_PER_MONTH = 365.25 / 12.0
@@ -93,10 +95,14 @@ class ArmResult:
     curves: list[np.ndarray]
 
 
-def _prior_sampler(population: dict[str, Any] | None) -> Any:
+def _prior_sampler(population: dict[str, Any] | None, prior: str) -> Any:
     from braintwin.calibrate.population import load_population
-    from braintwin.calibrate.priors import Prior
+    from braintwin.calibrate.priors import Prior, literature_prior
 
+    if population is None and prior == "literature":
+        return literature_prior(("D_w", "rho"))
+    if prior not in PATIENT_PRIORS:
+        raise InputError(f"unknown patient prior {prior!r}", f"use one of {PATIENT_PRIORS}")
     data = population if population is not None else load_population()
     return Prior.from_dict(data["prior"])
 
@@ -108,11 +114,12 @@ def draw_patients(
     population: dict[str, Any] | None = None,
     tc_range_ml: tuple[float, float] = (2.0, 30.0),
     clearance_ratio: float | None = None,
+    prior: str = "literature",
 ) -> list[VirtualPatient]:
-    """``n`` virtual patients from the population prior (seeded by ``rng``)."""
-    prior = _prior_sampler(population)
-    theta = np.exp(prior.sample(n, rng))
-    names = list(prior.names)
+    """``n`` virtual patients (seeded by ``rng``); (D_w, ρ) from ``prior`` (see module doc)."""
+    sampler = _prior_sampler(population, prior)
+    theta = np.exp(sampler.sample(n, rng))
+    names = list(sampler.names)
     a_lo, a_hi, _ = PRIORS["alpha"]
     out = []
     radius = (3 * BRAIN_ML * 1000 / (4 * math.pi)) ** (1 / 3)
@@ -183,6 +190,7 @@ def run_population(
     population: dict[str, Any] | None = None,
     solver: str = "numba",
     clearance_ratio: float | None = None,
+    prior: str = "literature",
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate ``n`` virtual patients under Stupp and RT alone; JSON-able result."""
@@ -192,7 +200,9 @@ def run_population(
         raise InputError(f"resolution {resolution_mm} mm is outside 1-8 mm", "use 2-4 mm")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    patients = draw_patients(n, rng, population=population, clearance_ratio=clearance_ratio)
+    patients = draw_patients(
+        n, rng, population=population, clearance_ratio=clearance_ratio, prior=prior
+    )
     domain, world = _ball(resolution_mm)
     days = np.arange(0.0, horizon_days + 1e-9, 7.0)
     arms: dict[str, ArmResult] = {}
@@ -230,6 +240,11 @@ def run_population(
         }
     vanished = float(np.mean(np.concatenate([r.vanished_4w for r in arms.values()])))
     speed = np.array([p.params.front_speed_mm_per_day * 365.25 for p in patients])
+    # Untreated volume-doubling time at the residual size if the visible edge moved at the
+    # asymptotic front speed v: V ∝ R³, so dV/V = 3 v/R dt and T_d = ln 2 · R / (3 v). A check
+    # of the pre-treatment growth against treatment-naive imaging series (module doc).
+    radius = np.array([(3 * p.tc_ml * 1000 / (4 * math.pi)) ** (1 / 3) for p in patients])
+    vdt = math.log(2.0) * radius / (3.0 * speed / 365.25)
     return {
         "n": n,
         "arms": out_arms,
@@ -243,6 +258,12 @@ def run_population(
             "q95": float(np.quantile(speed, 0.95)),
             "fraction_above_100": float(np.mean(speed > 100.0)),
         },
+        "untreated_doubling_days": {
+            "median": float(np.median(vdt)),
+            "q25": float(np.quantile(vdt, 0.25)),
+            "q75": float(np.quantile(vdt, 0.75)),
+        },
+        "patient_prior": "given" if population is not None else prior,
         "compartment": f"T1ce-visible ({COMPARTMENT_REGIONS['enhancing'].value})",
         "published": {
             "stupp_median_pfs_months": 6.9,
