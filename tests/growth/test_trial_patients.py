@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from braintwin.calibrate.population import load_population
-from braintwin.calibrate.trial import draw_patients
+from braintwin.calibrate.trial import assessment_days, draw_patients
 from braintwin.errors import InputError
 from braintwin.growth.parameters import PRIORS
 
 
-def test_trial_patients_default_to_the_untreated_literature_prior() -> None:
-    pats = draw_patients(400, np.random.default_rng(1))
+def test_trial_patients_from_the_untreated_literature_prior() -> None:
+    pats = draw_patients(400, np.random.default_rng(1), prior="literature")
     d = np.log([p.params.D_w for p in pats])
     r = np.log([p.params.rho for p in pats])
     (d_lo, d_hi, _), (r_lo, r_hi, _) = PRIORS["D_w"], PRIORS["rho"]
@@ -23,8 +23,8 @@ def test_trial_patients_default_to_the_untreated_literature_prior() -> None:
     assert np.median(r) == pytest.approx(0.5 * np.log(r_lo * r_hi), abs=0.45)
 
 
-def test_trial_patients_can_use_the_post_treatment_population_prior() -> None:
-    pats = draw_patients(200, np.random.default_rng(1), prior="population")
+def test_trial_patients_default_to_the_shipped_population_prior() -> None:
+    pats = draw_patients(200, np.random.default_rng(1))
     prior = load_population()["prior"]
     (d_lo, d_hi), (r_lo, r_hi) = prior["bounds"]["D_w"], prior["bounds"]["rho"]
     d = np.array([p.params.D_w for p in pats])
@@ -34,3 +34,12 @@ def test_trial_patients_can_use_the_post_treatment_population_prior() -> None:
     assert np.median(d) < PRIORS["D_w"][0]
     with pytest.raises(InputError):
         draw_patients(2, np.random.default_rng(1), prior="untreated-please")
+
+
+def test_trial_assessment_schedule_follows_stupp_2005() -> None:
+    days = np.arange(0.0, 400.0, 7.0)
+    assert np.array_equal(assessment_days(days, "weekly"), np.arange(days.size))
+    # Baseline, 4 weeks after the last fraction (day 70), then every 3 months (91 days).
+    np.testing.assert_array_equal(days[assessment_days(days, "trial")], [0, 70, 161, 252, 343])
+    with pytest.raises(InputError):
+        assessment_days(days, "monthly")
