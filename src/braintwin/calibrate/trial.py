@@ -279,7 +279,12 @@ def run_population(
         "hazard_ratio": hr,
         "hazard_ratio_95ci": ci,
         "vanished_within_4_weeks": vanished,
-        "definition": DEFINITION,
+        "definition": DEFINITION
+        if schedule == "weekly"
+        else DEFINITION.replace(
+            "first weekly assessment",
+            "first assessment of the Stupp 2005 schedule (days 0, 70, then every 91)",
+        ),
         "front_speed_mm_per_year": {
             "median": float(np.median(speed)),
             "q05": float(np.quantile(speed, 0.05)),
