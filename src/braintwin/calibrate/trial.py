@@ -30,9 +30,9 @@ hovers at 0.7 would otherwise blink in and out of view) is at least 40 % above i
 least 0.52 mL above it. 40 % is the volumetric equivalent of RANO's 25 % increase of the
 bidimensional product (1.25^(3/2); Wen et al. 2010, JCO 28:1963); 0.52 mL is a 10 mm sphere,
 RANO's smallest measurable lesion, so a tumour that vanished progresses when a measurable one
-returns (a new lesion). Assessments (``schedule``): "weekly" (default) or "trial", the protocol of Stupp et al. 2005
-(baseline, 21-28 days after radiotherapy, then every 3 months); the nadir is taken over the
-assessments only. Time is counted from the first day of radiotherapy and censored at
+returns (a new lesion). Assessments (``schedule``): "weekly" (default) or "trial", the
+protocol of Stupp et al. 2005 (baseline, 21-28 days after radiotherapy, then every 3 months);
+the nadir is taken over the assessments only. Time is counted from the first day of radiotherapy and censored at
 ``horizon_days``. Each virtual patient is treated in both arms (a paired design, which removes
 between-arm sampling noise); the hazard ratio is a Cox proportional-hazards fit on the arm
 indicator (Breslow ties).
