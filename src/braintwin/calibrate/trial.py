@@ -9,8 +9,14 @@ come out are reported as they are.
 
 Virtual patient (all SYNTHETIC):
 
-* (D_w, ρ) from the population prior (``data/forecast/population.json``, a truncated log-normal
-  fitted on real post-treatment follow-ups; ``calibrate.population``); α uniform on the
+* (D_w, ρ) from ``prior``: "population" (default, as issue 10 asks: the shipped prior,
+  ``data/forecast/population.json``, a truncated log-normal fitted on real intervals from
+  <= 90 days after chemoradiation to progression, so residual treatment effects are absorbed in
+  its effective ρ; ``calibrate.population``) or "literature" (log-uniform over the untreated
+  glioblastoma ranges of ``PRIORS``: Swanson 2000, Harpold 2007, Rockne 2010). The result
+  reports the untreated volume-doubling time each draw implies at its residual size, to compare
+  with treatment-naive imaging series (median 21.1 days, Ellingson et al. 2016, Cancer
+  122:1718; 49.6 days, Stensjøen et al. 2015, Neuro-Oncology 17:1402). α uniform on the
   literature range (``PRIORS``), α/β = 10 Gy;
 * brain: a homogeneous white-matter ball of 1.4 L on a ``resolution_mm`` grid (no-flux wall);
 * residual tumour at the start of radiotherapy: a spherical T1ce-visible core (TC) of volume
@@ -24,7 +30,9 @@ hovers at 0.7 would otherwise blink in and out of view) is at least 40 % above i
 least 0.52 mL above it. 40 % is the volumetric equivalent of RANO's 25 % increase of the
 bidimensional product (1.25^(3/2); Wen et al. 2010, JCO 28:1963); 0.52 mL is a 10 mm sphere,
 RANO's smallest measurable lesion, so a tumour that vanished progresses when a measurable one
-returns (a new lesion). Time is counted from the first day of radiotherapy and censored at
+returns (a new lesion). Assessments (``schedule``): "weekly" (default) or "trial", the
+protocol of Stupp et al. 2005 (baseline, 21-28 days after radiotherapy, then every 3 months);
+the nadir is taken over the assessments only. Time is counted from the first day of radiotherapy and censored at
 ``horizon_days``. Each virtual patient is treated in both arms (a paired design, which removes
 between-arm sampling noise); the hazard ratio is a Cox proportional-hazards fit on the arm
 indicator (Breslow ties).
@@ -53,14 +61,23 @@ from braintwin.types.volume import Modality, Volume
 
 __all__ = [
     "MEASURABLE_ML",
+    "PATIENT_PRIORS",
     "PROGRESSION_RATIO",
+    "SCHEDULES",
     "ArmResult",
     "VirtualPatient",
+    "assessment_days",
     "draw_patients",
     "progression_day",
     "run_population",
 ]
 
+PATIENT_PRIORS = ("literature", "population")
+SCHEDULES = ("weekly", "trial")
+# Stupp et al. 2005 (Methods): MRI 21-28 days after the end of radiotherapy (day 41 of a
+# Monday start; 28 days later is day 69, day 70 on the weekly grid), then every 3 months.
+TRIAL_FIRST_SCAN_DAY = 70.0
+TRIAL_SCAN_INTERVAL_DAYS = 91.0
 PROGRESSION_RATIO = RANO_VOLUME_RATIO  # volumetric equivalent of +25 % bidimensional product
 BRAIN_ML = 1400.0
 DAYS_PER_MONTH = 365.25 / 12.0
@@ -93,10 +110,14 @@ class ArmResult:
     curves: list[np.ndarray]
 
 
-def _prior_sampler(population: dict[str, Any] | None) -> Any:
+def _prior_sampler(population: dict[str, Any] | None, prior: str) -> Any:
     from braintwin.calibrate.population import load_population
-    from braintwin.calibrate.priors import Prior
+    from braintwin.calibrate.priors import Prior, literature_prior
 
+    if population is None and prior == "literature":
+        return literature_prior(("D_w", "rho"))
+    if prior not in PATIENT_PRIORS:
+        raise InputError(f"unknown patient prior {prior!r}", f"use one of {PATIENT_PRIORS}")
     data = population if population is not None else load_population()
     return Prior.from_dict(data["prior"])
 
@@ -108,11 +129,12 @@ def draw_patients(
     population: dict[str, Any] | None = None,
     tc_range_ml: tuple[float, float] = (2.0, 30.0),
     clearance_ratio: float | None = None,
+    prior: str = "population",
 ) -> list[VirtualPatient]:
-    """``n`` virtual patients from the population prior (seeded by ``rng``)."""
-    prior = _prior_sampler(population)
-    theta = np.exp(prior.sample(n, rng))
-    names = list(prior.names)
+    """``n`` virtual patients (seeded by ``rng``); (D_w, ρ) from ``prior`` (see module doc)."""
+    sampler = _prior_sampler(population, prior)
+    theta = np.exp(sampler.sample(n, rng))
+    names = list(sampler.names)
     a_lo, a_hi, _ = PRIORS["alpha"]
     out = []
     radius = (3 * BRAIN_ML * 1000 / (4 * math.pi)) ** (1 / 3)
@@ -155,6 +177,17 @@ def progression_day(days: np.ndarray, tc_ml: np.ndarray) -> tuple[float, bool]:
     return (d, True) if np.isfinite(d) else (float(days[-1]), False)
 
 
+def assessment_days(days: np.ndarray, schedule: str) -> np.ndarray:
+    """Indices of ``days`` (weekly, from 0) that are assessments under ``schedule``:
+    "weekly" (every sample) or "trial" (baseline, day 70, then every 91 days; Stupp 2005)."""
+    if schedule == "weekly":
+        return np.arange(days.size)
+    if schedule != "trial":
+        raise InputError(f"unknown assessment schedule {schedule!r}", f"use one of {SCHEDULES}")
+    want = np.r_[0.0, np.arange(TRIAL_FIRST_SCAN_DAY, days[-1] + 1e-9, TRIAL_SCAN_INTERVAL_DAYS)]
+    return np.nonzero(np.isin(days, want))[0]
+
+
 def _simulate_arm(
     pat: VirtualPatient,
     domain: Domain,
@@ -183,6 +216,8 @@ def run_population(
     population: dict[str, Any] | None = None,
     solver: str = "numba",
     clearance_ratio: float | None = None,
+    prior: str = "population",
+    schedule: str = "weekly",
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate ``n`` virtual patients under Stupp and RT alone; JSON-able result."""
@@ -192,9 +227,12 @@ def run_population(
         raise InputError(f"resolution {resolution_mm} mm is outside 1-8 mm", "use 2-4 mm")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    patients = draw_patients(n, rng, population=population, clearance_ratio=clearance_ratio)
+    patients = draw_patients(
+        n, rng, population=population, clearance_ratio=clearance_ratio, prior=prior
+    )
     domain, world = _ball(resolution_mm)
     days = np.arange(0.0, horizon_days + 1e-9, 7.0)
+    scans = assessment_days(days, schedule)
     arms: dict[str, ArmResult] = {}
     for a, arm in enumerate(("stupp", "rt_alone")):
         t_ev, ev, van, curves = [], [], [], []
@@ -202,7 +240,7 @@ def run_population(
             tc = _simulate_arm(
                 pat, domain, world, "stupp" if arm == "stupp" else "rt", days, solver
             )
-            d, e = progression_day(days, tc)
+            d, e = progression_day(days[scans], tc[scans])
             t_ev.append(d)
             ev.append(e)
             van.append(bool(np.any(tc[days <= 28.0] < MEASURABLE_ML)))
@@ -230,19 +268,36 @@ def run_population(
         }
     vanished = float(np.mean(np.concatenate([r.vanished_4w for r in arms.values()])))
     speed = np.array([p.params.front_speed_mm_per_day * 365.25 for p in patients])
+    # Untreated volume-doubling time at the residual size if the visible edge moved at the
+    # asymptotic front speed v: V ∝ R³, so dV/V = 3 v/R dt and T_d = ln 2 · R / (3 v). A check
+    # of the pre-treatment growth against treatment-naive imaging series (module doc).
+    radius = np.array([(3 * p.tc_ml * 1000 / (4 * math.pi)) ** (1 / 3) for p in patients])
+    vdt = math.log(2.0) * radius / (3.0 * speed / 365.25)
     return {
         "n": n,
         "arms": out_arms,
         "hazard_ratio": hr,
         "hazard_ratio_95ci": ci,
         "vanished_within_4_weeks": vanished,
-        "definition": DEFINITION,
+        "definition": DEFINITION
+        if schedule == "weekly"
+        else DEFINITION.replace(
+            "first weekly assessment",
+            "first assessment of the Stupp 2005 schedule (days 0, 70, then every 91)",
+        ),
         "front_speed_mm_per_year": {
             "median": float(np.median(speed)),
             "q05": float(np.quantile(speed, 0.05)),
             "q95": float(np.quantile(speed, 0.95)),
             "fraction_above_100": float(np.mean(speed > 100.0)),
         },
+        "untreated_doubling_days": {
+            "median": float(np.median(vdt)),
+            "q25": float(np.quantile(vdt, 0.25)),
+            "q75": float(np.quantile(vdt, 0.75)),
+        },
+        "patient_prior": "given" if population is not None else prior,
+        "assessments": schedule,
         "compartment": f"T1ce-visible ({COMPARTMENT_REGIONS['enhancing'].value})",
         "published": {
             "stupp_median_pfs_months": 6.9,
