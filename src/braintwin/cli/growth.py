@@ -131,12 +131,29 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Grid spacing in mm (coarse grids keep it fast).")
         ] = 3.0,
         years: Annotated[float, typer.Option(help="Follow-up (years) before censoring.")] = 3.0,
+        prior: Annotated[
+            str,
+            typer.Option(
+                help="Where patients come from: 'population' (the shipped prior, fitted on "
+                "post-treatment progression) or 'literature' (untreated-GBM ranges)."
+            ),
+        ] = "population",
+        assessments: Annotated[
+            str,
+            typer.Option(help="'weekly' scans, or 'trial' (Stupp 2005's scan days)."),
+        ] = "weekly",
     ) -> None:
         """In-silico trial against Stupp et al. 2005: PFS per arm, hazard ratio (SYNTHETIC)."""
         from braintwin.calibrate.trial import run_population
 
         r = run_population(
-            n, seed=seed, resolution_mm=resolution, horizon_days=365.0 * years, progress=_log
+            n,
+            seed=seed,
+            resolution_mm=resolution,
+            horizon_days=365.0 * years,
+            progress=_log,
+            prior=prior,
+            schedule=assessments,
         )
 
         def months(x: float | None) -> str:
