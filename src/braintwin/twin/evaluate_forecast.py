@@ -41,12 +41,12 @@ REGION_NOTES = {
 }
 
 
-def _twin_score(scores: list[dict[str, Any]]) -> TwinScore:
+def _twin_score(scores: list[dict[str, Any]], pair_id: str, flags: list[str]) -> TwinScore:
     """The newest stored ``forecast_score``, read by meaning rather than exact key names."""
     if not scores:
         raise BraintwinError(
-            "the twin stored no forecast score for the follow-up",
-            "the model update failed: see the flags printed above",
+            f"pair {pair_id}: the twin stored no forecast score for the follow-up",
+            "; ".join(flags) or "the visits were not segmented or the model was not updated",
         )
     s = scores[-1]
 
@@ -124,7 +124,7 @@ def run_pair(
                 sub = (lambda m, f, k=k: progress(m, (k + f) / 2)) if progress is not None else None
                 result = twin.add_visit(scan, date, options=options, progress=sub)
                 flags += result.flags
-            score = _twin_score(forecast_scores(twin))
+            score = _twin_score(forecast_scores(twin), files.pair_id, flags)
             first, second = (twin.visit(d) for d in twin.visit_dates())
             seg = first.segmentation
             assert seg is not None
