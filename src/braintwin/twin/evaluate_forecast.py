@@ -51,7 +51,7 @@ def _twin_score(scores: list[dict[str, Any]], pair_id: str, flags: list[str]) ->
     s = scores[-1]
 
     def pick(prefix: str) -> float:
-        key = next((k for k in s if k.startswith(prefix)), None)
+        key = next((k for k in s if k.startswith(prefix) and isinstance(s[k], int | float)), None)
         if key is None:
             raise BraintwinError(f"forecast score without a {prefix}* entry: {sorted(s)}")
         return float(s[key])
