@@ -276,7 +276,7 @@ def test_score_outcomes_known_answers() -> None:
         v_obs = post / 1000.0
         assert row["twin"]["volume_error"] == pytest.approx(abs(2.0 - v_obs) / v_obs, rel=1e-3)
         assert row["observed_region"] == "TC"
-    beats = sum(0.5 > r["no_growth"]["dice"] for r in res["pairs"])
+    beats = sum(r["no_growth"]["dice"] < 0.5 for r in res["pairs"])
     assert res["twin"]["dice"] == 0.5 and res["twin_beats_no_growth"] == beats == 3
     with pytest.raises(InputError, match="expansion rate"):
         score_outcomes(outcomes)
