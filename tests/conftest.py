@@ -56,6 +56,16 @@ def cropped_case(tmp_path: Path, brats_case: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def shared_cropped_case(tmp_path: Path, shared_brats_case: Path) -> Callable[..., Path]:
+    """Like ``cropped_case``, but always the shared case (skips without ../shared/data)."""
+
+    def make(crop: int = 40, name: str = "Brats18_crop_1") -> Path:
+        return crop_case(shared_brats_case, tmp_path / name, crop)
+
+    return make
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("BRAINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -243,3 +243,60 @@ def test_eval_forecast_runs_the_twin_on_a_real_pair(
     assert row["no_growth"]["volume_error"] == pytest.approx(
         abs(row["baseline_ml"] - row["observed_ml"]) / row["observed_ml"], rel=0.01
     )
+
+
+def _ball(r: float, shape: tuple[int, int, int] = (40, 40, 40)) -> np.ndarray:
+    idx = np.indices(shape).astype(float)
+    return np.sqrt(((idx - 20) ** 2).sum(axis=0)) <= r
+
+
+def test_score_outcomes_known_answers() -> None:
+    """SYNTHETIC balls growing 0.05 mm/day: leave-one-out recovers the rate for every pair."""
+    from braintwin.calibrate.evaluation import PairOutcome, TwinScore, score_outcomes
+
+    outcomes = [
+        PairOutcome(
+            str(i),
+            days,
+            _ball(5.0),
+            _ball(5.0 + 0.05 * days),
+            (1.0, 1.0, 1.0),
+            TwinScore(0.5, 2.0, 1.0, "prior", "TC"),
+        )
+        for i, days in enumerate((60.0, 100.0, 140.0))
+    ]
+    res = score_outcomes(outcomes, loo=True)
+    for row, o in zip(res["pairs"], outcomes, strict=True):
+        pre, post = int(o.baseline.sum()), int(o.follow_up.sum())
+        assert row["no_growth"]["dice"] == pytest.approx(2 * pre / (pre + post), abs=1e-4)
+        assert row["uniform_expansion"]["rate_mm_per_day"] == pytest.approx(0.05, abs=0.01)
+        # Expanding a voxelised ball is not exactly the voxelised bigger ball (~0.93 here).
+        assert row["uniform_expansion"]["dice"] > 0.9
+        # The twin's stored volumes: |2.0 - V_obs| / V_obs with V_obs from the follow-up mask.
+        v_obs = post / 1000.0
+        assert row["twin"]["volume_error"] == pytest.approx(abs(2.0 - v_obs) / v_obs, rel=1e-3)
+        assert row["observed_region"] == "TC"
+    beats = sum(r["no_growth"]["dice"] < 0.5 for r in res["pairs"])
+    assert res["twin"]["dice"] == 0.5 and res["twin_beats_no_growth"] == beats == 3
+    with pytest.raises(InputError, match="expansion rate"):
+        score_outcomes(outcomes)
+
+
+def test_twin_score_is_read_by_meaning() -> None:
+    from braintwin.errors import BraintwinError
+    from braintwin.twin.evaluate_forecast import _twin_score
+
+    today = {"source": "prior", "dice_enhancing": 0.6, "observed_enhancing_ml": 9.9,
+             "predicted_enhancing_ml_median": 10.9}  # fmt: skip
+    assert _twin_score([today], "01", []).region == "ET"  # model.py::_score compares with ET
+    named = {"observed_region": "TC", "dice_tc": 0.6, "observed_tc_ml": 9.9,
+             "predicted_tc_ml_median": 10.9}  # fmt: skip
+    score = _twin_score([today, named], "01", [])
+    assert (score.region, score.dice, score.predicted_ml, score.observed_ml) == (
+        "TC",
+        0.6,
+        10.9,
+        9.9,
+    )
+    with pytest.raises(BraintwinError, match="no forecast score"):
+        _twin_score([], "01", ["model not updated: boom"])

@@ -42,13 +42,13 @@ REGION_NOTES = {
 }
 
 
-def _twin_score(scores: list[ForecastScore]) -> TwinScore:
+def _twin_score(scores: list[ForecastScore], pair_id: str, flags: list[str]) -> TwinScore:
     """The twin's stored prospective score of its T1ce-visible compartment (vs TC)."""
     mine = [s for s in scores if s.compartment == "enhancing"]
     if not mine:
         raise BraintwinError(
-            "the twin stored no forecast score for the follow-up",
-            "the model update failed: see the flags printed above",
+            f"pair {pair_id}: the twin stored no forecast score for the follow-up",
+            "; ".join(flags) or "the visits were not segmented or the model was not updated",
         )
     s = mine[-1]
     return TwinScore(s.dice, s.predicted_ml_median, s.observed_ml, s.source, s.region)
@@ -111,7 +111,7 @@ def run_pair(
                 sub = (lambda m, f, k=k: progress(m, (k + f) / 2)) if progress is not None else None
                 result = twin.add_visit(scan, date, options=options, progress=sub)
                 flags += result.flags
-            score = _twin_score(forecast_scores(twin))
+            score = _twin_score(forecast_scores(twin), files.pair_id, flags)
             first, second = (twin.visit(d) for d in twin.visit_dates())
             seg = first.segmentation
             assert seg is not None
