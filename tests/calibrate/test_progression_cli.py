@@ -282,16 +282,21 @@ def test_score_outcomes_known_answers() -> None:
         score_outcomes(outcomes)
 
 
-def test_twin_score_is_read_by_meaning() -> None:
+def test_twin_score_is_the_t1ce_visible_compartment_vs_tc() -> None:
     from braintwin.errors import BraintwinError
     from braintwin.twin.evaluate_forecast import _twin_score
+    from braintwin.twin.model import ForecastScore
 
-    today = {"source": "prior", "dice_enhancing": 0.6, "observed_enhancing_ml": 9.9,
-             "predicted_enhancing_ml_median": 10.9}  # fmt: skip
-    assert _twin_score([today], "01", []).region == "ET"  # model.py::_score compares with ET
-    named = {"observed_region": "TC", "dice_tc": 0.6, "observed_tc_ml": 9.9,
-             "predicted_tc_ml_median": 10.9}  # fmt: skip
-    score = _twin_score([today, named], "01", [])
+    common = {"forecast_from": "2020-01-01", "target_date": "2020-05-01", "source": "prior"}
+    tc = ForecastScore(
+        **common, compartment="enhancing", region="TC", dice=0.6, observed_ml=9.9,
+        predicted_ml_median=10.9, volume_error_ml=1.0, plan="none",
+    )  # fmt: skip
+    wt = ForecastScore(
+        **common, compartment="flair", region="WT", dice=0.7, observed_ml=30.0,
+        predicted_ml_median=28.0, volume_error_ml=-2.0, plan="none",
+    )  # fmt: skip
+    score = _twin_score([tc, wt], "01", [])
     assert (score.region, score.dice, score.predicted_ml, score.observed_ml) == (
         "TC",
         0.6,
@@ -299,4 +304,4 @@ def test_twin_score_is_read_by_meaning() -> None:
         9.9,
     )
     with pytest.raises(BraintwinError, match="no forecast score"):
-        _twin_score([], "01", ["model not updated: boom"])
+        _twin_score([wt], "01", ["model not updated: boom"])
