@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from braintwin.errors import InputError
 from braintwin.preprocess import PreprocessOptions, brain_mask, preprocess_visit, reorient_ras
-from braintwin.preprocess import deepbet_mask as deepbet_module
+from braintwin.preprocess import extraction as deepbet_module
 from braintwin.types import Modality, Volume
 
 

@@ -23,13 +23,19 @@ Update = Callable[[str, float], None]
 
 @contextmanager
 def step_progress(
-    description: str, *, heartbeat_s: float = 30.0, stream: TextIO | None = None
+    description: str,
+    *,
+    heartbeat_s: float = 30.0,
+    quiet_s: float = 2.0,
+    stream: TextIO | None = None,
 ) -> Iterator[Update]:
     """A ``(message, fraction)`` callback that shows progress on stderr.
 
     Args:
         description: the command, e.g. ``"calibrate"``; every plain line starts with it.
         heartbeat_s: plain mode: longest silence before a "still working" line (seconds).
+        quiet_s: plain mode: print nothing during the first seconds, so a command that ends
+            (or fails) quickly prints only its result or its one-line error.
         stream: where plain lines go (default ``sys.stderr``); a terminal gets the rich bar.
     """
     out = stream if stream is not None else sys.stderr
@@ -39,15 +45,17 @@ def step_progress(
         with progress_bar(description) as update:
             yield update
         return
-    with _PlainSteps(description, out, heartbeat_s) as update:
+    with _PlainSteps(description, out, heartbeat_s, quiet_s) as update:
         yield update
 
 
 class _PlainSteps:
     """Plain progress lines with a heartbeat thread (thread-safe)."""
 
-    def __init__(self, description: str, out: TextIO, heartbeat_s: float) -> None:
+    def __init__(self, description: str, out: TextIO, heartbeat_s: float, quiet_s: float) -> None:
         self.description, self.out, self.heartbeat_s = description, out, heartbeat_s
+        self.quiet_s = quiet_s
+        self.printed = False
         self.t0 = self.last_print = time.monotonic()
         self.message, self.fraction = "", 0.0
         self.printed_fraction = -1.0
@@ -56,14 +64,15 @@ class _PlainSteps:
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def __enter__(self) -> Update:
-        self._emit("started")
+        if self.quiet_s <= 0:
+            self._emit("started")
         self.thread.start()
         return self.update
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.stop.set()
         self.thread.join(timeout=1.0)
-        if exc_type is None:
+        if exc_type is None and self.printed:
             self._emit("done")
 
     def update(self, message: str, fraction: float) -> None:
@@ -71,7 +80,9 @@ class _PlainSteps:
         with self.lock:
             new_step = message != self.message
             self.message, self.fraction = message, fraction
-            if new_step or fraction >= self.printed_fraction + 0.1:
+            if time.monotonic() - self.t0 < self.quiet_s:
+                return  # quick commands (and quick errors) stay one line: nothing yet
+            if new_step or fraction >= self.printed_fraction + 0.1 or not self.printed:
                 self.printed_fraction = fraction
                 self._emit_locked(f"{message} ({fraction:.0%})")
 
@@ -87,6 +98,7 @@ class _PlainSteps:
             self._emit_locked(text)
 
     def _emit_locked(self, text: str) -> None:
+        self.printed = True
         self.last_print = time.monotonic()
         elapsed = self.last_print - self.t0
         print(f"{self.description}: {text} [{elapsed:.0f} s]", file=self.out, flush=True)

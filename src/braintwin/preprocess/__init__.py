@@ -9,7 +9,7 @@ visit. SimpleITK is imported only inside the functions that need it.
 
 from braintwin.preprocess.background import detect_background, zero_background
 from braintwin.preprocess.bias import n4_bias_correct
-from braintwin.preprocess.deepbet_mask import deepbet_mask
+from braintwin.preprocess.extraction import deepbet_mask
 from braintwin.preprocess.geometry import (
     apply_transform,
     bbox_overlap,

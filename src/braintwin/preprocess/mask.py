@@ -3,7 +3,7 @@
 Skull-stripped data (e.g. BraTS) has background voxels that are *exactly* zero outside the
 brain; the brain mask is then simply the (filled) non-zero support. Raw scans have noise
 outside the head and skull/scalp around the brain; for those a trained brain-extraction
-network, deepbet (:mod:`.deepbet_mask`), is run on the T1-weighted image (T1, else T1ce).
+network, deepbet (:mod:`.extraction`), is run on the T1-weighted image (T1, else T1ce).
 The MNI152 brain mask registered to the patient (atlas-based extraction, :func:`skull_strip`)
 is kept only as the fallback: for visits without a T1-weighted image (deepbet is trained on
 T1w only), or when deepbet is missing or gives an implausible mask. The atlas fit alone let
@@ -196,7 +196,7 @@ def _extract(
     progress: Callable[[str, float], None] | None,
 ) -> tuple[np.ndarray, dict[str, str]]:
     """Brain mask of a raw visit: deepbet on T1w, else (with the reason) the atlas fit."""
-    from braintwin.preprocess.deepbet_mask import DeepbetUnavailable, deepbet_mask
+    from braintwin.preprocess.extraction import DeepbetUnavailable, deepbet_mask
 
     first = next(iter(vols.values()))
     t1w = _deepbet_source(vols)
