@@ -119,3 +119,25 @@ def test_quantile_matching_reaches_the_reference(rng: np.random.Generator) -> No
     # monotone: brighter voxels stay brighter
     order = np.argsort(data[mask])
     assert np.all(np.diff(out[mask][order]) >= -1e-6)
+
+
+def test_random_twin_view_strips_and_matches() -> None:
+    import torch
+
+    from braintwin.classify.augment import random_twin_view
+
+    yy, xx = np.mgrid[:128, :128]
+    head = ((yy - 64) / 56) ** 2 + ((xx - 64) / 48) ** 2 < 1
+    rim = head & ~(((yy - 64) / 48) ** 2 + ((xx - 64) / 40) ** 2 < 1)
+    img = np.where(head, 0.35 + 0.1 * np.sin(xx / 5.0), 0.0)
+    img[rim] = 1.0  # bright scalp fat, as in the training JPEGs
+    x = torch.from_numpy(img.astype(np.float32))[None, None].repeat(3, 1, 1, 1)
+    y = random_twin_view(x, torch.Generator().manual_seed(0), p=1.0)
+    assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    out = y[0, 0].numpy()
+    assert out[0, 0] == 0.0 and out[64, 64] > 0.0
+    brain = out[out > 0]
+    ref = load_reference()
+    assert abs(float(np.median(brain)) - float(np.interp(50, LEVELS, ref))) < 0.05
+    same = random_twin_view(x, torch.Generator().manual_seed(0), p=0.0)
+    assert torch.equal(same, x)
