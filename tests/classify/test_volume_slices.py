@@ -7,7 +7,12 @@ import pytest
 
 from braintwin.classify.intensity import LEVELS, load_reference, match_to_reference
 from braintwin.classify.preprocess import is_blank, prepare_slice
-from braintwin.classify.volume_slices import choose_slices, export_slices, foreground_mask
+from braintwin.classify.volume_slices import (
+    choose_slices,
+    export_slices,
+    foreground_mask,
+    signal_of,
+)
 from braintwin.errors import InputError
 from braintwin.types import Modality, Volume
 
@@ -119,3 +124,40 @@ def test_quantile_matching_reaches_the_reference(rng: np.random.Generator) -> No
     # monotone: brighter voxels stay brighter
     order = np.argsort(data[mask])
     assert np.all(np.diff(out[mask][order]) >= -1e-6)
+
+
+def test_random_twin_view_strips_and_matches() -> None:
+    import torch
+
+    from braintwin.classify.augment import random_twin_view
+
+    yy, xx = np.mgrid[:128, :128]
+    head = ((yy - 64) / 56) ** 2 + ((xx - 64) / 48) ** 2 < 1
+    rim = head & ~(((yy - 64) / 48) ** 2 + ((xx - 64) / 40) ** 2 < 1)
+    img = np.where(head, 0.35 + 0.1 * np.sin(xx / 5.0), 0.0)
+    img[rim] = 1.0  # bright scalp fat, as in the training JPEGs
+    x = torch.from_numpy(img.astype(np.float32))[None, None].repeat(3, 1, 1, 1)
+    y = random_twin_view(x, torch.Generator().manual_seed(0), p=1.0)
+    assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    out = y[0, 0].numpy()
+    assert out[0, 0] == 0.0 and out[64, 64] > 0.0
+    brain = out[out > 0]
+    ref = load_reference()
+    assert abs(float(np.median(brain)) - float(np.interp(50, LEVELS, ref))) < 0.05
+    same = random_twin_view(x, torch.Generator().manual_seed(0), p=0.0)
+    assert torch.equal(same, x)
+
+
+def test_signal_of_undoes_the_twin_zscore(rng: np.random.Generator) -> None:
+    """The twin records the z-score's mean and SD; the export restores zero signal = black."""
+    vol, mask, _ = _zscored_visit(rng, tumour=False)
+    raw = Volume(vol.data, vol.affine, vol.modality, meta={"zscore": {"mean": 50.0, "std": 10.0}})
+    choice, data, fov = choose_slices(raw, None, mask)
+    sig = signal_of(raw, data, fov)
+    assert sig is not None
+    inside = fov & (data > -4.0)
+    np.testing.assert_allclose(sig[inside], data[inside] * 10.0 + 50.0, rtol=1e-5)
+    assert np.all(sig[~fov] == 0.0) and sig.min() >= 0.0
+    img = export_slices(data, fov, choice.indices, sig)[0]
+    assert img[0, 0] == 0.0 and float(np.median(img[img > 0])) == pytest.approx(50.0, abs=2.0)
+    assert signal_of(vol, data, fov) is None  # no record: quantile matching instead

@@ -149,18 +149,19 @@ def classify_volume_slices(
     label > 0 = tumour, same grid) the axial slices whose tumour area is at least 30 % of the
     largest (at most 9, the largest ones); without it (or if it is empty) the same rule on the
     brain-mask area, or on the foreground area when there is no mask. Each slice is exported
-    as a skull-stripped training JPEG would show it (outside the brain black, the brain
-    quantile-matched to the training brains), prepared like a training image, and the calibrated probabilities are
+    as a skull-stripped training JPEG would show it (outside the brain black; a twin volume's
+    z-score undone so the window runs from zero signal, else the brain quantile-matched to the
+    training brains), prepared like a training image, and the calibrated probabilities are
     averaged weighted by area. The explanation is the Grad-CAM of the most heavily weighted
     slice. No flags are raised here; :func:`classify_visit` compares with the segmentation.
     """
-    from braintwin.classify.volume_slices import choose_slices, export_slices
+    from braintwin.classify.volume_slices import choose_slices, export_slices, signal_of
 
     choice, data, fov = choose_slices(volume, seg, brain_mask)
+    signal = signal_of(volume, data, fov)
     clf = _model(weights)
-    prepared = np.stack(
-        [prepare_slice(img, clf.size) for img in export_slices(data, fov, choice.indices)]
-    )
+    images = export_slices(data, fov, choice.indices, signal)
+    prepared = np.stack([prepare_slice(img, clf.size) for img in images])
     probs, classes = _predict_prepared(prepared, weights)
     mean = (probs * choice.weights[:, None]).sum(axis=0)
     k = int(np.argmax(mean))

@@ -8,9 +8,9 @@ T1-only or healthy visit has no tumour to choose slices by. This module
 * chooses the axial slices: the largest tumour cross-sections when a segmentation has tumour,
   else the largest brain (mask) cross-sections, else the largest foreground cross-sections;
 * exports each as a skull-stripped training JPEG would look: voxels outside the brain (or
-  foreground) black, the brain quantile-matched to the training slices' brains
-  (:mod:`braintwin.classify.intensity`), so neither the z-scoring nor a few outlier voxels (e.g.
-  at the int16 maximum) set the contrast;
+  foreground) black; a twin volume's z-score undone (its recorded mean and SD), so the window
+  runs from zero signal like a JPEG export's; a z-scored volume without that record has its
+  brain quantile-matched to the training slices' brains (:mod:`braintwin.classify.intensity`);
 * tells a blank image from a dark one by the spread *inside* the field of view, robust to a
   few outlier pixels.
 """
@@ -30,6 +30,7 @@ __all__ = [
     "choose_slices",
     "export_slices",
     "foreground_mask",
+    "signal_of",
 ]
 
 # Slices whose tumour (or brain) area is below this fraction of the largest are too peripheral
@@ -115,11 +116,35 @@ def choose_slices(
     return SliceChoice(tuple(kept), w / w.sum(), rule), data, fov
 
 
-def export_slices(data: np.ndarray, fov: np.ndarray, indices: tuple[int, ...]) -> list[np.ndarray]:
+def signal_of(volume: Volume, data: np.ndarray, fov: np.ndarray) -> np.ndarray | None:
+    """Undo the twin's z-score: intensities on the scanner's scale (0 = no signal), 0 outside.
+
+    A JPEG export windows from zero signal (black) to the brightest tissue; a z-scored volume
+    has lost that zero (0 is the brain's mean), but the twin records the mean and SD it used
+    (``meta["zscore"]``). Returns None when the volume carries no such record.
+    """
+    z = volume.meta.get("zscore") if isinstance(volume.meta, dict) else None
+    try:
+        mean, std = float(z["mean"]), float(z["std"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        return None
+    out = np.where(fov, data * std + mean, 0.0)
+    return np.maximum(out, 0.0).astype(np.float32)  # MR magnitude is never negative
+
+
+def export_slices(
+    data: np.ndarray, fov: np.ndarray, indices: tuple[int, ...], signal: np.ndarray | None = None
+) -> list[np.ndarray]:
     """RAS axial slices as a (skull-stripped) training JPEG would show them.
 
-    The field-of-view voxels of the chosen slices, pooled, are quantile-matched to the training
-    brains (:func:`~braintwin.classify.intensity.match_to_reference`); outside is 0 (black),
+    With ``signal`` (see :func:`signal_of`) the slices are the scanner-scale intensities with
+    0 outside the brain, windowed later like any JPEG by
+    :func:`~braintwin.classify.preprocess.prepare_slice`. Without it (a z-scored volume of
+    unknown provenance) the field-of-view voxels of the chosen slices, pooled, are
+    quantile-matched to the training brains
+    (:func:`~braintwin.classify.intensity.match_to_reference`) and outside is 0 (black),
     whatever the stored background value was. Layout as
     :func:`~braintwin.classify.preprocess.axial_slice_ras`: anterior at the top, the patient's
     right on the image's left.
@@ -127,7 +152,10 @@ def export_slices(data: np.ndarray, fov: np.ndarray, indices: tuple[int, ...]) -
     from braintwin.classify.intensity import match_to_reference
 
     idx = list(indices)
-    matched = match_to_reference(data[..., idx], fov[..., idx])
+    if signal is not None:
+        chosen = signal[..., idx]
+    else:
+        chosen = match_to_reference(data[..., idx], fov[..., idx])
     return [
-        np.ascontiguousarray(matched[::-1, ::-1, j].T).astype(np.float32) for j in range(len(idx))
+        np.ascontiguousarray(chosen[::-1, ::-1, j].T).astype(np.float32) for j in range(len(idx))
     ]
