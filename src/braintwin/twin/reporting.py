@@ -244,6 +244,7 @@ def _classification_section(record: dict[str, Any]) -> Section:
         f"{html.escape(record.get('note', ''))}</p>",
         _table(["class", "calibrated probability"], [[c, f"{p:.3f}"] for c, p in probs]),
     ]
+    parts += [_flag(f) for f in record.get("flags", [])]
     if record.get("explanation_png_b64"):
         parts.append(
             '<img alt="Grad-CAM" src="data:image/png;base64,'
@@ -253,9 +254,9 @@ def _classification_section(record: dict[str, Any]) -> Section:
     parts.append(
         '<div class="flag">Experimental: the classifier was trained on 2D slices of the Kaggle '
         "Brain Tumor MRI collection (validation accuracy 0.96 on de-duplicated images); on the "
-        "14 shared 3D BraTS gliomas (skull-stripped volumes, unlike most of its training "
-        "slices) it named glioma for only 5 (braintwin eval classify-volumes). Do not rely on "
-        "it for 3D volumes.</div>"
+        "14 shared 3D BraTS gliomas, through the same path as ingest (skull-stripped volumes, "
+        "unlike most of its training slices), it named glioma for only 6 (braintwin eval "
+        "classify-volumes). Do not rely on it for 3D volumes.</div>"
     )
     return Section("Tumour type (2D classifier on tumour slices)", "".join(parts))
 
