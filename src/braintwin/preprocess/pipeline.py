@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from scipy import ndimage
 
 from braintwin.errors import InputError
 from braintwin.preprocess.background import zero_background
@@ -256,7 +257,21 @@ def preprocess_visit(
             # Moments need non-negative intensities, and the reference is usually an earlier
             # visit's z-scored image: its bright (positive) tissue locates the brain.
             positive_ref = reference.with_data(np.clip(reference.data, 0, None).astype(np.float32))
-            reg = register_rigid(fixed, positive_ref, init="moments")
+            # Two starts, the better Mattes MI kept: intensity centres of mass (a head placed
+            # anywhere in another session's scanner frame) and the headers' world coordinates
+            # (thick-slab follow-ups whose slabs cover different extents, where the centres of
+            # mass differ along the slab and mislead the moments start; seen on real 5 mm pairs).
+            # The metric is sampled over the reference brain and a rim around it, so the new
+            # visit's scalp and neck (the reference is skull-stripped) cannot pull it away.
+            near = ndimage.binary_dilation(reference.data > 0, iterations=5)
+            region = reference.with_data(near.astype(np.uint8), Modality.MASK)
+            reg = min(
+                (
+                    register_rigid(fixed, positive_ref, init=i, fixed_mask=region)
+                    for i in ("moments", "identity")
+                ),
+                key=lambda r: r.metric,
+            )
             ref_matrix = reg.matrix
             _check_overlap(
                 fixed,
