@@ -30,6 +30,7 @@ from scipy import ndimage as ndi
 
 from braintwin.errors import InputError, ModelError
 from braintwin.growth.observe import COMPARTMENT_REGIONS, ObservationThresholds
+from braintwin.packaged import data_path
 
 __all__ = [
     "ObservationModel",
@@ -94,9 +95,8 @@ def default_observation() -> ObservationModel:
     ``braintwin train calibration``; without it the temperature is 1 (plain Bayes).
     """
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "data" / "forecast" / "calibration.json"
+    path = data_path("forecast", "calibration.json")
     if not path.is_file():
         return ObservationModel()
     try:

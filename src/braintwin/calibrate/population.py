@@ -39,6 +39,7 @@ from braintwin.calibrate.likelihood import ObservationModel, log_likelihood
 from braintwin.calibrate.priors import Prior
 from braintwin.calibrate.progression import SPACING_NOTE, ProgressionPair, head_mask
 from braintwin.errors import ConfigurationError, InputError
+from braintwin.packaged import data_path
 from braintwin.types import Modality, Volume
 
 __all__ = [
@@ -67,7 +68,7 @@ GRID_POINTS = 11
 
 
 def default_population_path() -> Path:
-    return Path(__file__).resolve().parents[1] / "data" / "forecast" / "population.json"
+    return data_path("forecast", "population.json")
 
 
 def pair_inputs(pair: ProgressionPair) -> tuple[Volume, Volume]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from braintwin.errors import ConfigurationError, InputError
+from braintwin.packaged import data_path
 
 __all__ = [
     "LEVELS",
@@ -101,7 +101,7 @@ def write_reference(path: str | Path, quantiles: np.ndarray, provenance: str) ->
 def load_reference() -> np.ndarray:
     """The shipped reference quantiles (at :data:`LEVELS`, increasing, 0..1)."""
     try:
-        text = (resources.files("braintwin.data") / "classify" / REFERENCE_FILE).read_text()
+        text = data_path("classify", REFERENCE_FILE).read_text()
         q = np.asarray(json.loads(text)["quantiles"], dtype=np.float64)
     except (OSError, KeyError, ValueError) as err:
         raise ConfigurationError(

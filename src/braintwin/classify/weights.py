@@ -14,6 +14,7 @@ from typing import Any
 
 from braintwin.checkpoint import cast_floats, read_checkpoint, write_checkpoint
 from braintwin.errors import ConfigurationError
+from braintwin.packaged import data_path
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -23,7 +24,7 @@ __all__ = [
     "save_classifier",
 ]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "classify" / "classifier.pt"
+DEFAULT_WEIGHTS = data_path("classify", "classifier.pt")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintwin.packaged import data_path
 from braintwin.types import Modality, Volume
 
 __all__ = ["Seeds", "make_seeds"]
@@ -34,7 +35,7 @@ class Seeds:
 def _demo_crop() -> Volume:
     from braintwin.io.nifti import load_nifti
 
-    demo = resources.files("braintwin.data") / "demo" / _DEMO_CASE / f"{_DEMO_CASE}_t1ce.nii.gz"
+    demo = data_path("demo", _DEMO_CASE, f"{_DEMO_CASE}_t1ce.nii.gz")
     with resources.as_file(demo) as path:
         vol = load_nifti(path, Modality.T1CE)
     c = np.array(vol.shape) // 2

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from braintwin.checkpoint import cast_floats, read_checkpoint, write_checkpoint
 from braintwin.errors import ConfigurationError
+from braintwin.packaged import data_path
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ __all__ = [
     "save_model",
 ]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "segment" / "segresnet8x3.pt"
+DEFAULT_WEIGHTS = data_path("segment", "segresnet8x3.pt")
 FORMAT_VERSION = 1
 FORMAT_ENSEMBLE = 2
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from braintwin.packaged import data_path
 from braintwin.twin.ingest import IngestOptions
 from braintwin.twin.reporting import write_report
 from braintwin.twin.twin import Twin
@@ -40,7 +40,7 @@ class DemoResult:
 
 def demo_case_dir() -> Path:
     """Folder of the shipped demo case (BraTS layout)."""
-    return Path(str(resources.files("braintwin") / "data" / "demo" / DEMO_CASE))
+    return data_path("demo", DEMO_CASE)
 
 
 def _dice_lines(twin: Twin) -> list[str]:
