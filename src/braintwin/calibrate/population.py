@@ -125,7 +125,7 @@ def evaluate_pair_grid(
 
     The runs are deterministic, so with ``cache`` their results are kept under
     ``$BRAINTWIN_CACHE`` (default ``~/.cache/braintwin``), keyed by a digest of the masks, dates,
-    grid and observation model: ``train forecast`` and ``eval forecast --loo`` share them.
+    grid and observation model: repeated ``train forecast`` runs share them.
     """
     obs = observation or ObservationModel()
     seg, brain = pair_inputs(pair)
