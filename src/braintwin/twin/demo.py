@@ -93,7 +93,7 @@ def run_demo(
 
         update = update_after_visit(twin, date2, progress=progress)
         for sc in update.scores:
-            lines.append(f"prospective check (from the population prior): {sc.line()}")
+            lines.append(f"prospective check (from the one-visit prior): {sc.line()}")
     post = latest_posterior(twin)
     if post is not None:
         for name, summ in post.summary().items():
