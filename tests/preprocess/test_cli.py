@@ -66,3 +66,23 @@ def test_cli_fov_mismatch_is_one_line_exit_2(
     assert "overlap only" in err and "t2" in err and "t1ce" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_cli_input_spacing_replaces_the_header_voxel_size(tmp_path: Path) -> None:
+    """``--input-spacing`` is the true input voxel size (as ``ingest --spacing``): a 2 mm
+    header read as 2 x 2 x 4 mm gives a native grid with 4 mm slices."""
+    case = tmp_path / "visit"
+    case.mkdir()
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    _write(case / "visit_t1ce.nii.gz", _phantom((32, 32, 32), 80.0), aff)
+    _register_all()
+    out = tmp_path / "out"
+    args = ["preprocess", str(case), "--out", str(out), "--spacing", "2", "--no-n4"]
+    res = CliRunner().invoke(app, [*args, "--input-spacing", "2,2,4"])
+    assert res.exit_code == 0, res.output
+    transforms = json.loads((out / "transforms.json").read_text())
+    native = np.asarray(transforms["modalities"]["t1ce"]["native_affine"])
+    assert np.allclose(np.linalg.norm(native[:3, :3], axis=0), [2.0, 2.0, 4.0])
+    with pytest.raises(SystemExit) as bad:
+        main([*args, "--input-spacing", "0,2,4"])
+    assert bad.value.code == 2

@@ -43,6 +43,14 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--reference", help="NIfTI of an earlier visit to register to."),
         ] = None,
+        input_spacing: Annotated[
+            str | None,
+            typer.Option(
+                "--input-spacing",
+                help="True voxel size of the input in mm (X,Y,Z), replacing the header's "
+                "(what `ingest --spacing` does).",
+            ),
+        ] = None,
     ) -> None:
         """Reorient, resample, co-register, bias-correct, brain-mask and z-score one visit.
 
@@ -76,7 +84,9 @@ def register(app: typer.Typer) -> None:
                 "see braintwin preprocess --help",
             ) from None
         start = time.perf_counter()
-        images = read_visit_images(path)
+        from braintwin.cli.core import parse_spacing
+
+        images = read_visit_images(path, spacing=parse_spacing(input_spacing))
         ref = load_nifti(reference) if reference is not None else None
         with progress_bar("preprocess") as update:
             result = preprocess_visit(images.volumes, reference=ref, options=opts, progress=update)
