@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -147,27 +146,11 @@ class UpdateResult:
     notes: list[str] = field(default_factory=list)
 
 
-_held = threading.local()
-
-
-@contextmanager
-def patient_lock(ref: TwinRef) -> Iterator[None]:
+def patient_lock(ref: TwinRef) -> AbstractContextManager[None]:
     """The store's per-patient write lock (read state → compute → write without losing an
-    update to a concurrent writer). Re-entrant within a thread: the twin's steps nest (an
-    ingest that resumes an update), while the store's lock is per process and open file."""
-    held: set[tuple[int, str]] = getattr(_held, "keys", None) or set()
-    _held.keys = held
-    key = (id(ref.store), ref.id)
-    lock = getattr(ref.store, "patient_lock", None)
-    if key in held or lock is None:
-        yield
-        return
-    with lock(ref.id):
-        held.add(key)
-        try:
-            yield
-        finally:
-            held.discard(key)
+    update to a concurrent writer); re-entrant within a thread, so the twin's steps may nest
+    (an ingest that resumes an update)."""
+    return ref.store.patient_lock(ref.id)
 
 
 def segmentation_fingerprint(seg: Volume) -> str:

@@ -245,13 +245,14 @@ class Twin:
                 progress_.stored = prepared.visit.date
             result = AddVisitResult(
                 date=prepared.visit.date,
-                created=True,
+                created=action != "unchanged",
                 modalities=prepared.visit.modalities,
                 flags=list(prepared.flags),
                 timings_s=prepared.timings_s,
                 action=action,
             )
-            self._after_store(prepared.visit, opts, result, progress_)
+            if result.created:  # else a concurrent writer stored it and does the rest
+                self._after_store(prepared.visit, opts, result, progress_)
             return result
         except KeyboardInterrupt as exc:
             if isinstance(exc, IngestInterrupted):
@@ -271,7 +272,7 @@ class Twin:
         dates = [d for d in self.visit_dates() if d != existing]
         # Every later visit is registered to the first one, read under the patient lock so
         # that concurrent first visits of a new patient agree on one reference.
-        reference = self.store.load_visit(self.id, dates[0]).reference if dates else None
+        first = self.store.load_visit(self.id, dates[0]) if dates else None
         if date is None and existing is not None and images.study_date is None:
             date = existing - dt.timedelta(days=self.date_offset_days)
         prepared = prepare_visit(
@@ -279,14 +280,14 @@ class Twin:
             images=images,
             date=date,
             date_offset_days=self.date_offset_days,
-            reference=reference,
+            reference=None if first is None else first.reference,
             options=opts,
             progress=progress.callback(0.0, 0.7),
         )
-        if reference is not None:
+        if first is not None:
             from braintwin.preprocess.similarity import anatomy_check
 
-            note = anatomy_check(prepared.visit, self.store.load_visit(self.id, dates[0]))
+            note = anatomy_check(prepared.visit, first)
             if note:
                 prepared.flags.append(note)
         return prepared
