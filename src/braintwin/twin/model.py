@@ -368,19 +368,13 @@ def update_model(ref: TwinRef, *, progress: Progress | None = None) -> UpdateRes
     order (each scored prospectively first); if an already-seen visit changed (re-segmented,
     deleted, re-dated), the model is re-calibrated from scratch on all visits.
     """
-    from braintwin.twin.state import model_status
+    from braintwin.twin.state import model_status, segmentation_fingerprints
 
     status = model_status(ref)
     if not status.stale:
         return UpdateResult(notes=["the model is up to date with every visit"])
     seen = _seen_by(ref)
-    from braintwin.twin.state import SEGMENTATION_ROLE
-
-    segmented: dict[str, str | None] = {}
-    for day in ref.store.visit_dates(ref.id):
-        record = ref.store.visit_record(ref.id, day)
-        if SEGMENTATION_ROLE in record["volumes"]:
-            segmented[str(day)] = (record["meta"].get("segmentation") or {}).get("fingerprint")
+    segmented = segmentation_fingerprints(ref)
     changed = [d for d, fp in seen.items() if fp and segmented.get(d) not in (None, fp)]
     gone = [d for d in seen if d not in segmented]
     unseen = sorted(d for d in segmented if d not in seen)

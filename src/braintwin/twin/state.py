@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from braintwin.twin.model import TwinRef
 
-__all__ = ["SEGMENTATION_ROLE", "ModelStatus", "model_status"]
+__all__ = ["SEGMENTATION_ROLE", "ModelStatus", "model_status", "segmentation_fingerprints"]
 
 #: The name the store gives a visit's segmentation among its volumes (``visit_record``).
 SEGMENTATION_ROLE = "seg"
@@ -38,6 +38,17 @@ class ModelStatus:
     reason: str = ""
 
 
+def segmentation_fingerprints(ref: TwinRef) -> dict[str, str | None]:
+    """Segmented visits (ISO date) -> the fingerprint recorded with their segmentation (None
+    when stored without one); reads records only."""
+    out: dict[str, str | None] = {}
+    for d in ref.store.visit_dates(ref.id):
+        record = ref.store.visit_record(ref.id, d)
+        if SEGMENTATION_ROLE in record["volumes"]:
+            out[str(d)] = (record["meta"].get("segmentation") or {}).get("fingerprint")
+    return out
+
+
 def model_status(ref: TwinRef) -> ModelStatus:
     """The freshness of the twin's model (reads only records, no images).
 
@@ -47,11 +58,7 @@ def model_status(ref: TwinRef) -> ModelStatus:
     store = ref.store
     if not store.has_patient(ref.id):
         return ModelStatus(False, None, None)
-    segmented: dict[str, str | None] = {}
-    for d in store.visit_dates(ref.id):
-        record = store.visit_record(ref.id, d)
-        if SEGMENTATION_ROLE in record["volumes"]:
-            segmented[str(d)] = (record["meta"].get("segmentation") or {}).get("fingerprint")
+    segmented = segmentation_fingerprints(ref)
     newest = dt.date.fromisoformat(max(segmented)) if segmented else None
     art = store.latest_artifact(ref.id, "posterior", load_volumes=False)
     seen_date = art.visit_date if art is not None else None
