@@ -33,24 +33,32 @@ __all__ = [
 ]
 
 PLAN_CHOICES = ("stupp", "rt", "hypo", "none")  # = braintwin.growth.treatment.PLANS (tested)
-_PLAN_HELP = "stupp | rt (radiotherapy alone) | hypo | none (untreated) | PLAN.json; default: the twin's stored plan"
+_PLAN_HELP = "stupp | rt | hypo | none | a library regimen (`plans list`) | PLAN.yaml/.json; default: the twin's stored plan"
 
 
 def plan_from_name(name: str, start: dt.date) -> TreatmentPlan:
-    """A treatment plan by name (``stupp``: 60 Gy/30 fr + temozolomide; ``hypo``: 40 Gy/15 fr;
-    ``none``) or from a JSON file holding a ``TreatmentPlan``."""
+    """A treatment plan by name or file: the short names ``stupp``/``rt``/``hypo``/``none``
+    (``growth.treatment``), a regimen of the library (`braintwin plans list`), a plan file
+    (.yaml/.json, the schema of docs/plans.md) or a JSON-serialised ``TreatmentPlan``."""
     from braintwin.growth import plan_by_name
+    from braintwin.plan.regimens import library, load_plan_file
 
     if name.lower() in PLAN_CHOICES:
         return plan_by_name(name, start)
+    if name in library():
+        return library()[name].to_plan(start)
     path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        try:
-            return TreatmentPlan.model_validate_json(path.read_text())
-        except ValueError as err:
-            raise InputError(f"invalid treatment plan file {path.name}: {err}") from None
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} and path.is_file():
+        if path.suffix.lower() == ".json" and '"fractions"' in path.read_text()[:100_000]:
+            try:  # a dated TreatmentPlan record (as stored by the twin)
+                return TreatmentPlan.model_validate_json(path.read_text())
+            except ValueError:
+                pass  # not a TreatmentPlan: read it as a plan spec, which names the problem
+        return load_plan_file(path).to_plan(start)
     raise InputError(
-        f"unknown plan {name!r}", f"use one of {', '.join(PLAN_CHOICES)} or a plan .json file"
+        f"unknown plan {name!r}",
+        f"use one of {', '.join(PLAN_CHOICES)}, a library regimen (`braintwin plans list`) "
+        "or a plan file (.yaml/.json)",
     )
 
 

@@ -101,17 +101,23 @@ class _Sim:
             if self.work is None:
                 self.work = _Work(self, self.brain_box)
             return self.work
+        if self.work is not None and self.work.box == self.brain_box:
+            return self.work  # already the whole brain: nothing to grow into
         if self.work is None:
             src, off = self.u_full, [0, 0, 0]
         else:
             src, off = self.work.inner(), [s.start for s in self.work.box]
-        idx = np.nonzero(src > ACTIVE_LEVEL)
-        if idx[0].size == 0:  # tumour gone: keep (or make) a box
+        active = src > ACTIVE_LEVEL
+        # The bounding box from the three axis projections (cheaper than np.nonzero's indices).
+        spans = [
+            np.flatnonzero(active.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)
+        ]
+        if spans[0].size == 0:  # tumour gone: keep (or make) a box
             if self.work is None:
                 self.work = _Work(self, self.brain_box)
             return self.work
-        lo = [int(i.min()) + o for i, o in zip(idx, off, strict=True)]
-        hi = [int(i.max()) + o + 1 for i, o in zip(idx, off, strict=True)]
+        lo = [int(i[0]) + o for i, o in zip(spans, off, strict=True)]
+        hi = [int(i[-1]) + o + 1 for i, o in zip(spans, off, strict=True)]
         need = self._box(lo, hi, self.reach_vox(days))
         if self.work is not None and all(
             n.start >= b.start and n.stop <= b.stop

@@ -40,7 +40,9 @@ from braintwin.twin.state import ModelStatus, model_status
 from braintwin.types import Modality, Patient, Visit
 
 if TYPE_CHECKING:
+    from braintwin.plan.compare import PlanComparison
     from braintwin.store import Store
+    from braintwin.twin.planning import OptimisedPlans
 
 __all__ = ["AddVisitResult", "IngestInterrupted", "Twin", "options_record", "resolve_patient"]
 
@@ -486,6 +488,24 @@ class Twin:
         self.store.update_visit(self.id, visit.date, classification=record)
         self.store.log_event(self.id, "classify", {"date": str(visit.date), "label": pred.label})
         return record
+
+    # -- decision support (braintwin.plan via twin.planning) -------------------------------
+    def compare_plans(self, plans: list[str] | None = None, **options: Any) -> PlanComparison:
+        """Compare treatment plans (library names or plan files; default: the whole library)
+        under the twin's posterior; options as :func:`twin.planning.compare_twin_plans`."""
+        from braintwin.plan.regimens import library, resolve_plan
+        from braintwin.twin.planning import compare_twin_plans
+
+        specs = [resolve_plan(p) for p in plans] if plans else list(library().values())
+        return compare_twin_plans(self, specs, **options)
+
+    def optimise_plan(self, reference: str = "stupp", **options: Any) -> OptimisedPlans:
+        """Optimise fractionation and temozolomide timing against ``reference``; options as
+        :func:`twin.planning.optimise_twin_plan`."""
+        from braintwin.plan.regimens import resolve_plan
+        from braintwin.twin.planning import optimise_twin_plan
+
+        return optimise_twin_plan(self, resolve_plan(reference), **options)
 
     # -- summaries --------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,159 @@
+"""Decision support on the twin: compare treatment plans and optimise one, under the twin's
+current posterior, stored as artifacts ("plan_comparison", "plan_optimisation").
+
+The science is in :mod:`braintwin.plan`; this module only finds the twin's posterior, refuses
+what cannot be answered (no calibrated model), and stores what was computed with the plans it
+assumed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from braintwin.errors import InputError, NotFoundError
+from braintwin.twin.model import TwinRef, latest_posterior
+
+if TYPE_CHECKING:
+    from braintwin.calibrate.records import Posterior
+    from braintwin.plan.compare import PlanComparison
+    from braintwin.plan.optimise import OptimisationResult
+    from braintwin.plan.regimens import PlanSpec
+
+__all__ = ["OptimisedPlans", "compare_twin_plans", "optimise_twin_plan", "planning_posterior"]
+
+Progress = Callable[[str, float], None]
+
+
+def planning_posterior(ref: TwinRef, *, allow_prior: bool = False) -> Posterior:
+    """The posterior plans are judged under; clear errors when there is none to use."""
+    post = latest_posterior(ref)
+    if post is None:
+        raise NotFoundError(
+            f"patient {ref.id} has no calibrated growth model",
+            f"run `braintwin calibrate {ref.id}` (needs a segmented visit)",
+        )
+    if post.source == "prior" and not allow_prior:
+        raise InputError(
+            f"patient {ref.id} has one visit only: its model is the population prior, "
+            "not calibrated to measured growth",
+            f"ingest a follow-up visit (the model updates itself) or run `braintwin update "
+            f"{ref.id}`; --allow-prior compares plans under the prior anyway",
+        )
+    return post
+
+
+def _start(post: Posterior, start: dt.date | None) -> dt.date:
+    return start or post.last_date + dt.timedelta(days=1)
+
+
+def compare_twin_plans(
+    ref: TwinRef,
+    specs: Sequence[PlanSpec],
+    *,
+    start: dt.date | None = None,
+    horizon_days: float = 730.0,
+    n_samples: int = 64,
+    workers: int = 1,
+    allow_prior: bool = False,
+    store: bool = True,
+    progress: Progress | None = None,
+) -> PlanComparison:
+    """Compare ``specs`` for the twin from ``start`` (default: the day after the last visit)."""
+    from braintwin.plan.compare import compare_plans
+
+    post = planning_posterior(ref, allow_prior=allow_prior)
+    cmp = compare_plans(
+        post,
+        specs,
+        _start(post, start),
+        horizon_days=horizon_days,
+        n_samples=n_samples,
+        workers=workers,
+        progress=progress,
+    )
+    if store:
+        payload = cmp.to_json()
+        payload["plan_specs"] = [s.model_dump(mode="json") for s in specs]
+        payload["posterior_source"] = post.source
+        ref.store.save_artifact(ref.id, "plan_comparison", payload, visit_date=post.last_date)
+    return cmp
+
+
+@dataclass
+class OptimisedPlans:
+    """The optimisation (surrogate search) and its 3D verification against the reference."""
+
+    result: OptimisationResult
+    verification: PlanComparison
+
+
+def optimise_twin_plan(
+    ref: TwinRef,
+    reference: PlanSpec,
+    *,
+    objective: str = "ttp",
+    risk: str = "cvar",
+    start: dt.date | None = None,
+    horizon_days: float = 730.0,
+    n_samples: int = 64,
+    search_samples: int = 32,
+    maxiter: int = 25,
+    workers: int = 1,
+    allow_prior: bool = False,
+    seed: int = 0,
+    store: bool = True,
+    progress: Progress | None = None,
+) -> OptimisedPlans:
+    """Optimise a plan for the twin (``plan.optimise``) and verify it against ``reference``
+    with the full 3D posterior predictive of ``n_samples`` samples."""
+    from braintwin.growth.profile import equivalent_radius_mm
+    from braintwin.plan.compare import compare_plans
+    from braintwin.plan.optimise import SurrogateEvaluator, optimise_plan
+    from braintwin.plan.predictive import PlanSimulator
+
+    post = planning_posterior(ref, allow_prior=allow_prior)
+    day0 = _start(post, start)
+    sim = PlanSimulator.build(post, day0, horizon_days=horizon_days, n_samples=n_samples)
+    labels = np.asarray(post.last_seg.data)
+    sp = post.last_seg.spacing
+    r_tc = equivalent_radius_mm(np.isin(labels, (1, 4)), sp)
+    r_wt = equivalent_radius_mm(labels > 0, sp)
+    evaluator = SurrogateEvaluator(
+        sim.params[: max(2, min(search_samples, n_samples))],
+        tc_radius_mm=r_tc if r_tc > 0 else r_wt,
+        wt_radius_mm=r_wt if r_tc > 0 else None,
+        last_visit=post.last_date,
+        start=day0,
+        horizon_days=horizon_days,
+        thresholds=post.observation.thresholds,
+    )
+    result = optimise_plan(
+        evaluator,
+        reference,
+        objective=objective,
+        risk=risk,
+        maxiter=maxiter,
+        seed=seed,
+        progress=progress,
+    )
+    result.notes += sim.notes
+    verification = compare_plans(
+        post,
+        [reference, result.best],
+        day0,
+        horizon_days=horizon_days,
+        n_samples=n_samples,
+        workers=workers,
+        simulator=sim,
+    )
+    if store:
+        payload = result.to_json()
+        payload["verification"] = verification.to_json()
+        payload["posterior_source"] = post.source
+        ref.store.save_artifact(ref.id, "plan_optimisation", payload, visit_date=post.last_date)
+    return OptimisedPlans(result, verification)
