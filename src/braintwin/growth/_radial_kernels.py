@@ -13,36 +13,40 @@ __all__ = ["piece_integral", "run", "shell_integral"]
 
 
 @njit(cache=True)
+def _sub(x, y, a, wa, g, lo, hi):
+    """∫_x^y f(w(r)) r² dr on a sub-interval where f is 0, 1 or linear in r throughout."""
+    if y <= x:
+        return 0.0
+    wm = wa + g * (0.5 * (x + y) - a)
+    if hi <= lo:  # the step w >= lo
+        return (y**3 - x**3) / 3.0 if wm >= lo else 0.0
+    if wm >= hi:
+        return (y**3 - x**3) / 3.0
+    if wm <= lo:
+        return 0.0
+    q = g / (hi - lo)  # f = p + q r
+    p = (wa - g * a - lo) / (hi - lo)
+    return p * (y**3 - x**3) / 3.0 + q * (y**4 - x**4) / 4.0
+
+
+@njit(cache=True)
 def piece_integral(a, b, wa, wb, lo, hi):
     """∫_a^b f(w(r)) r² dr for w linear from wa (r = a) to wb (r = b), where
     f(w) = clip((w - lo) / (hi - lo), 0, 1) (the step w >= lo when hi <= lo)."""
-    if b <= a:
+    if b <= a or (wa < lo and wb < lo):
         return 0.0
-    pts = np.empty(4)
-    pts[0] = a
-    k = 1
     g = (wb - wa) / (b - a)
-    for level in (lo, hi):
-        if (wa - level) * (wb - level) < 0.0:
-            pts[k] = a + (level - wa) / g
-            k += 1
-    if k == 3 and pts[2] < pts[1]:
-        pts[1], pts[2] = pts[2], pts[1]
-    pts[k] = b
-    total = 0.0
-    for j in range(k):
-        x, y = pts[j], pts[j + 1]
-        wm = wa + g * (0.5 * (x + y) - a)
-        if hi <= lo:
-            if wm >= lo:
-                total += (y**3 - x**3) / 3.0
-        elif wm >= hi:
-            total += (y**3 - x**3) / 3.0
-        elif wm > lo:  # f = p + q r on [x, y]
-            q = g / (hi - lo)
-            p = (wa - g * a - lo) / (hi - lo)
-            total += p * (y**3 - x**3) / 3.0 + q * (y**4 - x**4) / 4.0
-    return total
+    x1 = b
+    x2 = b
+    if (wa - lo) * (wb - lo) < 0.0:
+        x1 = a + (lo - wa) / g
+    if hi > lo and (wa - hi) * (wb - hi) < 0.0:
+        x2 = a + (hi - wa) / g
+    if x2 < x1:
+        x1, x2 = x2, x1
+    return _sub(a, x1, a, wa, g, lo, hi) + _sub(x1, x2, a, wa, g, lo, hi) + _sub(
+        x2, b, a, wa, g, lo, hi
+    )
 
 
 @njit(cache=True)
@@ -96,14 +100,14 @@ def run(
         st, e, c = seg_dt[b], seg_e[b], seg_c[b]
         decay, gain = seg_decay[b], seg_gain[b]
         for _ in range(seg_steps[b]):
+            # Fused: diffusion, exact reaction, doomed-cell update (reads the old u), then swap.
             for i in range(m):
                 left = u[i - 1] if i > 0 else u[i]
                 right = u[i + 1] if i < m - 1 else u[i]
                 v = u[i] + st * (c_out[i] * (right - u[i]) - c_in[i] * (u[i] - left))
                 new[i] = e * v / (1.0 + c * v)
-            for i in range(m):
                 n[i] = n[i] * decay + gain * (u[i] + new[i])
-                u[i] = new[i]
+            u, new = new, u
         steps += seg_steps[b]
         if seg_out[b] >= 0:
             _record(u, n, vol, r, r_max, th, out, seg_out[b])
@@ -128,4 +132,6 @@ def run(
                 n[i] += u[i] * (1.0 - s)
                 u[i] *= s
             fi += 1
+    if steps % 2 == 1:  # the caller's array holds the state after an even number of swaps
+        new[:] = u
     return steps
