@@ -44,8 +44,10 @@ def piece_integral(a, b, wa, wb, lo, hi):
         x2 = a + (hi - wa) / g
     if x2 < x1:
         x1, x2 = x2, x1
-    return _sub(a, x1, a, wa, g, lo, hi) + _sub(x1, x2, a, wa, g, lo, hi) + _sub(
-        x2, b, a, wa, g, lo, hi
+    return (
+        _sub(a, x1, a, wa, g, lo, hi)
+        + _sub(x1, x2, a, wa, g, lo, hi)
+        + _sub(x2, b, a, wa, g, lo, hi)
     )
 
 
