@@ -8,6 +8,8 @@ Public API (stable; calibration and planning build on it):
   ``coarsen``, ``crop``); ``mni152_tissue_maps(target)`` for atlas tissue maps.
 - ``SOLVERS`` registry ("reference", "numba", "torch") and
   ``simulate(u0, domain, params, plan, t_days, *, solver) -> Trajectory``.
+- ``simulate_radial(params, plan, t_days, *, tc_radius_mm, ...) -> RadialTrajectory``: the
+  spherically symmetric fast form (a spherical tumour in a homogeneous ball; ~ms per run).
 - ``density_from_segmentation``, ``observe``, ``to_segmentation``, ``ObservationThresholds``.
 - ``logistic_volume`` / ``logistic_closed_form`` / ``reaction_coefficients`` (logistic ODE).
 - ``grow_from_segmentation(seg, brain_mask, params, plan, start, until) -> GrowthRun`` (the
@@ -34,6 +36,7 @@ from braintwin.growth.observe import (
     to_segmentation,
 )
 from braintwin.growth.parameters import PRIORS, RANGES, GrowthParameters
+from braintwin.growth.radial import RadialTrajectory, simulate_radial
 from braintwin.growth.simulate import simulate
 from braintwin.growth.solvers import SOLVERS, Solver, get_solver, stable_dt
 from braintwin.growth.synthetic import SyntheticPatient, synthesize_patient
@@ -59,6 +62,7 @@ __all__ = [
     "GrowthParameters",
     "GrowthRun",
     "ObservationThresholds",
+    "RadialTrajectory",
     "Solver",
     "SyntheticPatient",
     "TissueMaps",
@@ -79,6 +83,7 @@ __all__ = [
     "radiotherapy_alone",
     "reaction_coefficients",
     "simulate",
+    "simulate_radial",
     "stable_dt",
     "standard_stupp",
     "synthesize_patient",
