@@ -211,8 +211,8 @@ def optimise_cmd(
     samples: Annotated[int, typer.Option("--samples", help="Samples for the 3D check.")] = 64,
     search_samples: Annotated[
         int, typer.Option("--search-samples", help="Samples during the search.")
-    ] = 32,
-    maxiter: Annotated[int, typer.Option("--maxiter", help="Optimiser generations.")] = 25,
+    ] = 12,
+    maxiter: Annotated[int, typer.Option("--maxiter", help="Optimiser generations.")] = 12,
     workers: Annotated[int, typer.Option("--workers", help="Processes for the 3D check.")] = 1,
     allow_prior: Annotated[
         bool, typer.Option("--allow-prior", help="Optimise under the prior of a one-visit twin.")
@@ -248,8 +248,8 @@ def optimise_cmd(
         f"{res.reference.name}: {res.best.title}"
     )
     typer.echo(
-        f"  search: {res.evaluations} plans on the radial fast model x "
-        f"{len(res.surrogate) and search_samples} samples ({res.seconds:.0f} s); "
+        f"  search: {res.evaluations} plans x {search_samples} samples "
+        f"({res.seconds:.0f} s); "
         f"binding: {', '.join(res.binding) or 'none'}"
     )
     typer.echo(f"  check with the 3D model, {ver.n_samples} samples:")
@@ -273,7 +273,7 @@ def optimise_cmd(
                 "best": res.best.model_dump(mode="json"),
                 "reference": ref_s.to_dict(),
                 "optimised": best_s.to_dict(),
-                "surrogate": res.surrogate,
+                "search": res.search,
                 "binding_constraints": res.binding,
                 "seconds": res.seconds,
             }

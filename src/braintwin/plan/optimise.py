@@ -17,12 +17,15 @@ prescription (α/β = 2 Gy) not above the standard plan's (``plan.dose``).
 Risk: the objective is the conditional value-at-risk CVaR₁₀ of time to progression (the mean
 of the worst 10 % of posterior samples) by default, or the mean; both are reported.
 
-Multi-fidelity (stated, not hidden): the search runs on the spherically symmetric fast form of
-the model (``growth.radial``; the tumour as its equivalent spheres, homogeneous brain) over
-``search_samples`` posterior draws, using SciPy's differential evolution (integer variables via
-``integrality``); the chosen plan and the standard plan are then re-evaluated with the full 3D
-posterior predictive (``plan.predictive``), and those 3D figures are the ones reported as the
-result. The surrogate figures are reported beside them so the gap is visible.
+Search: SciPy's differential evolution (integer variables via ``integrality``) over an
+``Evaluator``: for a patient's twin the full 3D model on a subset of the posterior samples
+(``ModelEvaluator``); for the in-silico trial's spherical virtual patients the spherically
+symmetric fast form (``RadialEvaluator``, exact for that geometry). A radial surrogate of a
+real tumour (its equivalent spheres) was tried and rejected: real segmentations are not
+spheres, and on a real progression case the surrogate's time to progression differed from the
+3D model's by months and ranked plans differently. The twin then re-evaluates the chosen plan
+and the reference with all posterior samples (``twin.planning``); those are the figures
+reported, the search figures beside them.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.optimize import differential_evolution
@@ -43,7 +46,7 @@ from braintwin.growth.observe import ObservationThresholds
 from braintwin.growth.parameters import GrowthParameters
 from braintwin.growth.radial import simulate_radial
 from braintwin.plan.dose import NORMAL_BRAIN_ALPHA_BETA_GY, bed
-from braintwin.plan.predictive import DAYS_PER_MONTH, cvar_low
+from braintwin.plan.predictive import DAYS_PER_MONTH, PlanSimulator, cvar_low
 from braintwin.plan.regimens import (
     PlanSpec,
     RadiotherapySpec,
@@ -55,8 +58,10 @@ __all__ = [
     "OBJECTIVES",
     "RISKS",
     "Candidate",
+    "Evaluator",
+    "ModelEvaluator",
     "OptimisationResult",
-    "SurrogateEvaluator",
+    "RadialEvaluator",
     "optimise_plan",
 ]
 
@@ -121,9 +126,44 @@ class Candidate:
         )
 
 
+class Evaluator(Protocol):
+    """Time to progression of a plan over posterior samples (days; inf = not by the horizon)."""
+
+    @property
+    def start(self) -> dt.date: ...
+    @property
+    def horizon_days(self) -> float: ...
+    @property
+    def evaluations(self) -> int: ...
+
+    def ttp(self, spec: PlanSpec) -> np.ndarray: ...
+
+
 @dataclass
-class SurrogateEvaluator:
-    """Time to progression of plans over posterior samples on the radial fast form."""
+class ModelEvaluator:
+    """The full 3D posterior predictive (``plan.predictive``) on the first ``n`` samples."""
+
+    simulator: PlanSimulator
+    n: int
+    evaluations: int = 0
+
+    @property
+    def start(self) -> dt.date:
+        return self.simulator.start
+
+    @property
+    def horizon_days(self) -> float:
+        return self.simulator.horizon_days
+
+    def ttp(self, spec: PlanSpec) -> np.ndarray:
+        self.evaluations += 1
+        return self.simulator.run(spec.to_plan(self.start), samples=slice(0, self.n)).ttp_days
+
+
+@dataclass
+class RadialEvaluator:
+    """The spherically symmetric fast form (``growth.radial``): exact for a spherical tumour in
+    a homogeneous brain (the in-silico trial's virtual patients), not for a real tumour's shape."""
 
     params: list[GrowthParameters]
     tc_radius_mm: float
@@ -132,10 +172,10 @@ class SurrogateEvaluator:
     start: dt.date
     horizon_days: float
     thresholds: ObservationThresholds = field(default_factory=ObservationThresholds)
+    r_max_mm: float | None = None
     evaluations: int = 0
 
     def ttp(self, spec: PlanSpec) -> np.ndarray:
-        """TTP (days from the plan start; inf = not by the horizon) per sample."""
         plan = spec.to_plan(self.start)
         lead = float((self.start - self.last_visit).days)
         days = np.arange(0.0, self.horizon_days + 1e-9, 7.0)
@@ -149,6 +189,7 @@ class SurrogateEvaluator:
                 wt_radius_mm=self.wt_radius_mm,
                 start_date=self.last_visit,
                 thresholds=self.thresholds,
+                r_max_mm=self.r_max_mm,
             )
             out[i] = time_to_progression(
                 days,
@@ -168,14 +209,14 @@ def _risk_value(ttp: np.ndarray, horizon: float, risk: str) -> float:
 
 @dataclass
 class OptimisationResult:
-    """The optimum, the reference it beats and how (surrogate figures; 3D ones added later)."""
+    """The optimum, the reference and their figures on the search samples."""
 
     objective: str
     risk: str
     best: PlanSpec
     reference: PlanSpec
     candidate: Candidate
-    surrogate: dict[str, dict[str, float]]
+    search: dict[str, dict[str, float]]
     binding: list[str]
     evaluations: int
     seconds: float
@@ -188,7 +229,7 @@ class OptimisationResult:
             "best": self.best.model_dump(mode="json"),
             "reference": self.reference.name,
             "candidate": dict(self.candidate.__dict__),
-            "surrogate": self.surrogate,
+            "search": self.search,
             "binding_constraints": self.binding,
             "evaluations": self.evaluations,
             "seconds": self.seconds,
@@ -220,7 +261,7 @@ def _decode(x: np.ndarray, objective: str) -> Candidate | None:
 
 
 def optimise_plan(
-    evaluator: SurrogateEvaluator,
+    evaluator: Evaluator,
     reference: PlanSpec,
     *,
     objective: str = "ttp",
@@ -336,7 +377,7 @@ def optimise_plan(
         best=best_c.spec(name, reference),
         reference=reference,
         candidate=best_c,
-        surrogate={
+        search={
             "reference": figures(ref_ttp, sum(ref_doses)),
             "best": figures(best_ttp, best_c.total_gy),
         },

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from braintwin.errors import InputError, NotFoundError
 from braintwin.twin.model import TwinRef, latest_posterior
 
@@ -86,7 +84,7 @@ def compare_twin_plans(
 
 @dataclass
 class OptimisedPlans:
-    """The optimisation (surrogate search) and its 3D verification against the reference."""
+    """The optimisation (search on a subset of samples) and its check on all samples."""
 
     result: OptimisationResult
     verification: PlanComparison
@@ -101,8 +99,8 @@ def optimise_twin_plan(
     start: dt.date | None = None,
     horizon_days: float = 730.0,
     n_samples: int = 64,
-    search_samples: int = 32,
-    maxiter: int = 25,
+    search_samples: int = 12,
+    maxiter: int = 12,
     workers: int = 1,
     allow_prior: bool = False,
     seed: int = 0,
@@ -111,27 +109,14 @@ def optimise_twin_plan(
 ) -> OptimisedPlans:
     """Optimise a plan for the twin (``plan.optimise``) and verify it against ``reference``
     with the full 3D posterior predictive of ``n_samples`` samples."""
-    from braintwin.growth.profile import equivalent_radius_mm
     from braintwin.plan.compare import compare_plans
-    from braintwin.plan.optimise import SurrogateEvaluator, optimise_plan
+    from braintwin.plan.optimise import ModelEvaluator, optimise_plan
     from braintwin.plan.predictive import PlanSimulator
 
     post = planning_posterior(ref, allow_prior=allow_prior)
     day0 = _start(post, start)
     sim = PlanSimulator.build(post, day0, horizon_days=horizon_days, n_samples=n_samples)
-    labels = np.asarray(post.last_seg.data)
-    sp = post.last_seg.spacing
-    r_tc = equivalent_radius_mm(np.isin(labels, (1, 4)), sp)
-    r_wt = equivalent_radius_mm(labels > 0, sp)
-    evaluator = SurrogateEvaluator(
-        sim.params[: max(2, min(search_samples, n_samples))],
-        tc_radius_mm=r_tc if r_tc > 0 else r_wt,
-        wt_radius_mm=r_wt if r_tc > 0 else None,
-        last_visit=post.last_date,
-        start=day0,
-        horizon_days=horizon_days,
-        thresholds=post.observation.thresholds,
-    )
+    evaluator = ModelEvaluator(sim, max(2, min(search_samples, n_samples)))
     result = optimise_plan(
         evaluator,
         reference,
