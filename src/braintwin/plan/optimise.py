@@ -260,6 +260,28 @@ def _decode(x: np.ndarray, objective: str) -> Candidate | None:
     return Candidate(n1, d1, n2, d2, conc, brk)
 
 
+def _encode(spec: PlanSpec, objective: str) -> np.ndarray | None:
+    """The reference plan as a search vector, if it belongs to the family (a uniform or
+    two-phase weekday schedule on the dose grid): the search then starts from it."""
+    rt, tmz = spec.radiotherapy, spec.temozolomide or TemozolomideSpec()
+    if rt is None or rt.explicit or not 1 <= len(rt.phases) <= 2 or rt.fractions_per_week != 5:
+        return None
+    phases = list(rt.phases)
+    first = phases[0] if len(phases) == 2 else RTPhase(fractions=1, dose_per_fraction_gy=2.0)
+    n1 = first.fractions if len(phases) == 2 else 0
+    lo = FRACTION_RANGE_GY[0]
+    x = [
+        n1,
+        round((first.dose_per_fraction_gy - lo) / DOSE_STEP_GY),
+        round((phases[-1].dose_per_fraction_gy - lo) / DOSE_STEP_GY),
+        int(tmz.concomitant),
+        round(tmz.adjuvant_break_days / 7.0),
+    ]
+    if objective == "dose":
+        x.append(phases[-1].fractions)
+    return np.array(x, dtype=float)
+
+
 def optimise_plan(
     evaluator: Evaluator,
     reference: PlanSpec,
@@ -330,9 +352,13 @@ def optimise_plan(
             progress(f"optimising ({objective}, {risk})", min(it[0] / total_iter, 1.0))
         return False
 
+    x0 = _encode(reference, objective)
+    if x0 is not None and not all(a <= v <= b for v, (a, b) in zip(x0, bounds, strict=True)):
+        x0 = None
     res = differential_evolution(
         f,
         bounds,
+        x0=x0,
         integrality=[True] * len(bounds),
         maxiter=maxiter,
         popsize=popsize,
