@@ -37,8 +37,8 @@ def test_kernel_matches_numpy_reference() -> None:
     kw = {"tc_radius_mm": 15.0, "wt_radius_mm": 20.0, "start_date": START}
     fast = simulate_radial(p, standard_stupp(START), days, **kw)
     ref = simulate_radial(p, standard_stupp(START), days, solver="numpy", **kw)
-    for f in ("cells_mm3", "doomed_mm3"):
-        np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), rtol=1e-12)
+    for f in ("cells_mm3", "doomed_mm3"):  # the kernel freezes shells below 1e-10: ~1e-11
+        np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), rtol=1e-9)
     # The reference integrates the visible volumes by dense sampling (1/200 of a shell).
     np.testing.assert_allclose(fast.enhancing_expected_mm3, ref.enhancing_expected_mm3, rtol=1e-5)
     np.testing.assert_allclose(fast.flair_mm3, ref.flair_mm3, rtol=2e-3)
@@ -115,7 +115,17 @@ def test_diffusion_conserves_cells() -> None:
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     steps = k.run(
         *(un, n, c_out, c_in, vol, r, 40.0, np.array([2000]), dt_days * one, one, 0 * one),
-        *(one, 0 * one, np.array([0]), empty_i, empty_f, np.zeros_like(r), False, 0.0),
+        *(
+            one,
+            0 * one,
+            np.array([10**6]),
+            np.array([0]),
+            empty_i,
+            empty_f,
+            np.zeros_like(r),
+            False,
+            0.0,
+        ),
         *(0.03, 0.003, np.array([0.25, 0.7, 0.6, 0.8]), out),
     )
     assert steps == 2000

@@ -296,6 +296,9 @@ def evolve_radial(
     limit = _SAFETY * h * h / (3.0 * params.D_w)  # centre shell: coefficient 3 D dt / dr²
     steps, step, e, c, decay, gain = _segment_coefficients(sched, params, min(limit, DT_MAX_DAYS))
     c_out, c_in = _coefficients(r.size, params.D_w, h, 1.0)  # per day; scaled by each step
+    # Reach of the tumour in a segment (shells), as simulate's crop margin.
+    reach = 2 * math.sqrt(params.D_w * params.rho) * sched.seg_len
+    pad = np.ceil((reach + 4 * np.sqrt(params.D_w * sched.seg_len)) / h).astype(np.int64) + 3
     dose = np.zeros_like(u)
     if dose_rel is not None:
         dose = np.asarray(dose_rel(r.copy()), dtype=np.float64)
@@ -309,7 +312,7 @@ def evolve_radial(
     thr = np.array([th.flair, th.enhancing, th.enhancing - spread, th.enhancing + spread])
     out = np.zeros((5, int(sched.seg_out.max()) + 1))
     args = (
-        *(u, n, c_out, c_in, vol, r, r_max_mm, steps, step, e, c, decay, gain, sched.seg_out),
+        *(u, n, c_out, c_in, vol, r, r_max_mm, steps, step, e, c, decay, gain, pad, sched.seg_out),
         *(sched.frac_break, sched.frac_gy, dose, dose_rel is None, margin),
         *(params.alpha, params.beta, thr, out),
     )
