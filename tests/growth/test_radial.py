@@ -265,3 +265,25 @@ def test_agrees_with_3d_simulate_on_a_centred_ball(D: float, rho: float) -> None
         for v in (a, b)
     )
     assert np.isfinite(t_ref) and abs(t_fast - t_ref) <= 14.0
+
+
+def test_segment_coefficients_match_reaction_coefficients() -> None:
+    from braintwin.growth import reaction_coefficients
+    from braintwin.growth.radial import _schedule, _segment_coefficients
+
+    p = GrowthParameters(rho=0.03, chemo_sensitivity=1.5)
+    plan = standard_stupp(START)
+    sched = _schedule(plan, np.array([0.0, 50.0, 100.0, 200.0]), 0.0)
+    steps, step, e, c, _, _ = _segment_coefficients(sched, p, 0.4)
+    assert np.all(step <= 0.4 + 1e-12) and np.allclose(steps * step, sched.seg_len)
+    for b in np.nonzero(steps)[0]:
+        want = reaction_coefficients(p.rho, 1.5 * sched.seg_kill[b], float(step[b]))
+        assert (e[b], c[b]) == pytest.approx(want, rel=1e-13)
+    assert sched.seg_kill.max() > 0  # the concomitant and adjuvant courses were seen
+    # rho = kill: the limit expm1(x)/x -> 1
+    sched0 = _schedule(plan, np.array([0.0, 3.0]), 0.0)
+    steps0, step0, e0, c0, _, _ = _segment_coefficients(
+        sched0, GrowthParameters(rho=0.015, chemo_sensitivity=1.5), 0.5
+    )
+    b = int(np.nonzero(steps0)[0][0])
+    assert e0[b] == pytest.approx(1.0) and c0[b] == pytest.approx(0.015 * step0[b])

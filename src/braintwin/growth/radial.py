@@ -205,7 +205,7 @@ def _segment_coefficients(
 def simulate_radial(
     params: GrowthParameters,
     plan: TreatmentPlan | None,
-    t_days: Sequence[float],
+    t_days: Sequence[float] | np.ndarray,
     *,
     tc_radius_mm: float,
     wt_radius_mm: float | None = None,
@@ -267,7 +267,7 @@ def evolve_radial(
     u0: np.ndarray,
     params: GrowthParameters,
     plan: TreatmentPlan | None,
-    t_days: Sequence[float],
+    t_days: Sequence[float] | np.ndarray,
     *,
     r_max_mm: float,
     start_date: dt.date | None = None,
