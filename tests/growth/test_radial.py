@@ -37,8 +37,8 @@ def test_kernel_matches_numpy_reference() -> None:
     kw = {"tc_radius_mm": 15.0, "wt_radius_mm": 20.0, "start_date": START}
     fast = simulate_radial(p, standard_stupp(START), days, **kw)
     ref = simulate_radial(p, standard_stupp(START), days, solver="numpy", **kw)
-    for f in ("cells_mm3", "doomed_mm3"):
-        np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), rtol=1e-12)
+    for f in ("cells_mm3", "doomed_mm3"):  # the kernel freezes shells below 1e-10: ~1e-11
+        np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), rtol=1e-9)
     # The reference integrates the visible volumes by dense sampling (1/200 of a shell).
     np.testing.assert_allclose(fast.enhancing_expected_mm3, ref.enhancing_expected_mm3, rtol=1e-5)
     np.testing.assert_allclose(fast.flair_mm3, ref.flair_mm3, rtol=2e-3)
@@ -115,7 +115,17 @@ def test_diffusion_conserves_cells() -> None:
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     steps = k.run(
         *(un, n, c_out, c_in, vol, r, 40.0, np.array([2000]), dt_days * one, one, 0 * one),
-        *(one, 0 * one, np.array([0]), empty_i, empty_f, np.zeros_like(r), False, 0.0),
+        *(
+            one,
+            0 * one,
+            np.array([10**6]),
+            np.array([0]),
+            empty_i,
+            empty_f,
+            np.zeros_like(r),
+            False,
+            0.0,
+        ),
         *(0.03, 0.003, np.array([0.25, 0.7, 0.6, 0.8]), out),
     )
     assert steps == 2000
@@ -255,3 +265,25 @@ def test_agrees_with_3d_simulate_on_a_centred_ball(D: float, rho: float) -> None
         for v in (a, b)
     )
     assert np.isfinite(t_ref) and abs(t_fast - t_ref) <= 14.0
+
+
+def test_segment_coefficients_match_reaction_coefficients() -> None:
+    from braintwin.growth import reaction_coefficients
+    from braintwin.growth.radial import _schedule, _segment_coefficients
+
+    p = GrowthParameters(rho=0.03, chemo_sensitivity=1.5)
+    plan = standard_stupp(START)
+    sched = _schedule(plan, np.array([0.0, 50.0, 100.0, 200.0]), 0.0)
+    steps, step, e, c, _, _ = _segment_coefficients(sched, p, 0.4)
+    assert np.all(step <= 0.4 + 1e-12) and np.allclose(steps * step, sched.seg_len)
+    for b in np.nonzero(steps)[0]:
+        want = reaction_coefficients(p.rho, 1.5 * sched.seg_kill[b], float(step[b]))
+        assert (e[b], c[b]) == pytest.approx(want, rel=1e-13)
+    assert sched.seg_kill.max() > 0  # the concomitant and adjuvant courses were seen
+    # rho = kill: the limit expm1(x)/x -> 1
+    sched0 = _schedule(plan, np.array([0.0, 3.0]), 0.0)
+    steps0, step0, e0, c0, _, _ = _segment_coefficients(
+        sched0, GrowthParameters(rho=0.015, chemo_sensitivity=1.5), 0.5
+    )
+    b = int(np.nonzero(steps0)[0][0])
+    assert e0[b] == pytest.approx(1.0) and c0[b] == pytest.approx(0.015 * step0[b])

@@ -9,7 +9,9 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["piece_integral", "run", "shell_integral"]
+__all__ = ["ACTIVE_LEVEL", "piece_integral", "run", "shell_integral"]
+
+ACTIVE_LEVEL = 1e-10  # u + n below this beyond the tumour's reach: shells left frozen
 
 
 @njit(cache=True)
@@ -82,14 +84,17 @@ def _record(u, n, vol, r, r_max, th, out, k):
 @njit(cache=True)
 def run(
     u, n, c_out, c_in, vol, r, r_max,
-    seg_steps, seg_dt, seg_e, seg_c, seg_decay, seg_gain, seg_out,
+    seg_steps, seg_dt, seg_e, seg_c, seg_decay, seg_gain, seg_pad, seg_out,
     frac_break, frac_gy, dose_rel, need_target, margin, alpha, beta, th, out,
 ):  # fmt: skip
     """Advance (u, n) through the breaks in order; see ``radial_reference.run_numpy`` (same logic).
 
     Segment b ends at break b: ``seg_steps[b]`` steps of ``seg_dt[b]`` days, each the fused
-    diffusion (``c_out``, ``c_in``: per day) + exact reaction (``seg_e``, ``seg_c``), doomed cells decayed by ``seg_decay`` and fed with
-    ``seg_gain`` · (u_before + u_after) (chemotherapy kill). Then the output slot
+    diffusion (``c_out``, ``c_in``: per day) + exact reaction (``seg_e``, ``seg_c``), doomed
+    cells decayed by ``seg_decay`` and fed with ``seg_gain`` · (u_before + u_after)
+    (chemotherapy kill). Only shells up to ``seg_pad[b]`` beyond the last one with
+    u + n > ACTIVE_LEVEL are updated (the tumour's reach in the segment; farther shells stay
+    frozen below that level, as ``simulate``'s crop box). Then the output slot
     ``seg_out[b]`` (or -1) is recorded and the fractions with ``frac_break == b`` delivered.
     Returns the number of steps taken, or -1 if no tumour is FLAIR-visible at the first
     fraction when the target has to be derived (``need_target``).
@@ -101,9 +106,14 @@ def run(
     for b in range(seg_steps.shape[0]):
         st, e, c = seg_dt[b], seg_e[b], seg_c[b]
         decay, gain = seg_decay[b], seg_gain[b]
+        last = m - 1
+        while last > 0 and u[last] + n[last] <= ACTIVE_LEVEL:
+            last -= 1
+        hi = min(m - 1, last + seg_pad[b])
+        new[hi + 1 :] = u[hi + 1 :]  # frozen shells: both buffers agree
         for _ in range(seg_steps[b]):
             # Fused: diffusion, exact reaction, doomed-cell update (reads the old u), then swap.
-            for i in range(m):
+            for i in range(hi + 1):
                 left = u[i - 1] if i > 0 else u[i]
                 right = u[i + 1] if i < m - 1 else u[i]
                 v = u[i] + st * (c_out[i] * (right - u[i]) - c_in[i] * (u[i] - left))

@@ -41,6 +41,7 @@ def run_numpy(
     seg_c: np.ndarray,
     seg_decay: np.ndarray,
     seg_gain: np.ndarray,
+    seg_pad: np.ndarray,
     seg_out: np.ndarray,
     frac_break: np.ndarray,
     frac_gy: np.ndarray,
@@ -52,7 +53,8 @@ def run_numpy(
     th: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """The numpy reference of ``_radial_kernels.run`` (same arguments, same result)."""
+    """The numpy reference of ``_radial_kernels.run`` (same arguments; the same result up to
+    the kernel's freezing of shells beyond the tumour's reach, ``seg_pad``, ignored here)."""
     taken = 0
     fi = 0
     for b in range(seg_steps.size):
