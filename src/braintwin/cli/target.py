@@ -57,7 +57,6 @@ def ctv_cmd(
 ) -> None:
     """Standard CTV (GTV + margin within the brain) and the model CTV of equal volume."""
     from braintwin.cli.twin_model import warn_if_stale
-    from braintwin.plan.target import GTV_DEFINITION
     from braintwin.twin import Twin
     from braintwin.twin.targets import export_target_volumes, twin_target_volumes
 
@@ -65,7 +64,7 @@ def ctv_cmd(
     tv = twin_target_volumes(twin, margin_mm=margin_mm, grow_days=grow_days, n_samples=samples)
     typer.echo(f"patient {twin.id}: target volumes planned on the visit of {tv.date}")
     warn_if_stale(twin)
-    typer.echo(f"  {GTV_DEFINITION}: {tv.gtv_ml:.1f} mL")
+    typer.echo(f"  GTV (T1ce-visible tumour core TC, labels 1+4): {tv.gtv_ml:.1f} mL")
     typer.echo(
         f"  standard CTV (GTV + {tv.margin_mm:g} mm within the brain): {tv.standard_ml:.1f} mL"
     )

@@ -4,20 +4,24 @@ Definitions (units: mm, mL, days):
 
 * **GTV** = the T1ce-visible tumour: the tumour core TC = labels {1, 4} (enhancing tumour plus
   the necrotic / non-enhancing core it encloses). A binary mask counts as enhancing tumour
-  (label 4), so there the GTV is the mask. Edema (label 2) is not part of the GTV.
+  (label 4), so there the GTV is the mask. Edema (label 2) is not part of the GTV (the
+  EORTC / ESTRO-EANO single-phase definition: contrast-enhancing abnormality, no FLAIR).
 * **Standard CTV** = GTV grown by ``margin_mm`` (default 15 mm; ESTRO-EANO guideline for
   glioblastoma, Niyazi et al. 2023, Radiother Oncol 184:109663), restricted to the brain
-  (``growth.treatment.target_dose_map``; the anatomical restriction at the brain's edge). The
-  GTV is always inside, even where a coarse brain mask misses a voxel of it.
+  (``growth.treatment.target_dose_map``; the anatomical restriction at the brain's edge; no
+  further barriers such as falx or tentorium are modelled). Distances run between voxel
+  centres, as in a planning system's discrete expansion. The GTV is always inside, even where
+  a coarse brain mask misses a voxel of it.
 * **Model CTV** = the same number of voxels (hence the same volume), chosen where the
   posterior-mean tumour cell density is highest (the GTV first, as every CTV contains its GTV):
   for ``n_samples`` draws of the twin's posterior (D_w, ρ), the density those parameters imply
   behind the segmentation (``growth.profile``: the seed-grown profile inside, the edema kept,
   and the invisible travelling-wave tail of length sqrt(D/ρ) beyond the visible edge), averaged
   over the draws. Voxels of equal density (in practice: beyond the reach of every draw's
-  tail, density 0) are taken in order of distance to the GTV. This is the PREDICT-GBM / GliODIL
-  idea (Balcerak et al. 2024; Metz et al. 2024): irradiate where the model puts the
-  infiltration, not a sphere-like shell, at an equal volume.
+  tail, density 0) are taken in order of distance to the GTV. This is the GliODIL /
+  PREDICT-GBM idea (Balcerak et al. 2025, Nat Commun, doi:10.1038/s41467-025-60366-4; Zimmer
+  et al. 2025, arXiv:2509.13360): irradiate where the model puts the infiltration, not a
+  sphere-like shell, at an equal volume.
 
 ``grow_days`` (default 0): the density is taken at the planning scan itself. A forward run
 (``grow_days`` > 0, untreated growth on the twin's brain domain, no flux at the brain's edge)

@@ -1,6 +1,6 @@
 """``braintwin eval coverage``: how much of the recurrence each CTV would have irradiated.
 
-The PREDICT-GBM measure (Balcerak et al. 2024): the fraction of the follow-up's enhancing
+The PREDICT-GBM measure (Zimmer et al. 2025, arXiv:2509.13360): the fraction of the follow-up's enhancing
 tumour that lies inside (a) the standard CTV (GTV + 15 mm within the brain) and (b) the
 model CTV of equal volume, both planned on the first scan.
 
