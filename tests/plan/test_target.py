@@ -170,3 +170,21 @@ def test_dose_map_on_another_grid_is_refused() -> None:
     other = Volume(np.ones((5, 5, 5), np.float32), np.eye(4))
     with pytest.raises(InputError, match="dose map"):
         ReducedProblem.build(seg, brain, DAY0, dose=other)
+
+
+def test_forecast_accepts_a_ctv_dose_map() -> None:
+    from braintwin.calibrate import forecast
+
+    seg, brain = _synthetic_patient(edema_shift_mm=0.0)
+    post = calibrate([(DAY0, seg)], brain)
+    post.samples = np.tile([[0.2, 0.05]], (4, 1))  # one parameter set: a deterministic check
+    ctv = standard_ctv(gtv_mask(seg), brain.data > 0, seg.spacing, 15.0)
+    dose = ctv_dose_map(seg.with_data(ctv.astype(np.uint8)))
+    none = dose.with_data(np.zeros(seg.shape, np.float32))
+    plan = radiotherapy_alone(DAY0 + dt.timedelta(days=1))
+    end = DAY0 + dt.timedelta(days=45)
+    volumes = [
+        forecast(post, None, None, end, plan, dose=d, n_samples=2, n_times=3).volume_ml["flair"]
+        for d in (none, dose)
+    ]
+    assert volumes[1]["q50"][-1] < volumes[0]["q50"][-1]
