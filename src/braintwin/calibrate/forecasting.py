@@ -81,6 +81,7 @@ def forecast(
     target_mm: float = 2.0,
     max_voxels: int = 150_000,
     seed: int = 0,
+    dose: Volume | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> Forecast:
     """Forecast the tumour at ``date`` from posterior (or prior) samples.
@@ -99,6 +100,9 @@ def forecast(
         progression_ratio: enhancing-volume ratio that counts as progression.
         tissue: growth ``Domain`` with tissue fractions on the segmentation grid.
         seed: seeds the draw of samples.
+        dose: relative radiotherapy dose map on the segmentation's grid (1 = the plan's
+            fraction dose; e.g. ``plan.target.ctv_dose_map(ctv)``); default: the visible
+            tumour grown by the plan's ``target_margin_mm`` (``growth.simulate``).
     """
     seg = initial_seg if initial_seg is not None else posterior.last_seg
     brain = brain_mask if brain_mask is not None else posterior.brain_mask
@@ -139,6 +143,7 @@ def forecast(
         target_mm=target_mm,
         max_voxels=max_voxels,
         tissue=tissue,
+        dose=dose,
     )
     days = np.linspace(0.0, horizon, n_times + 1)
     obs = posterior.observation

@@ -102,6 +102,8 @@ class ReducedProblem:
         solver: growth solver name.
         geometry: distances (fine crop) to the start visit's visible regions, from which each
             parameter sample's initial density is built (``growth.profile``).
+        dose: relative radiotherapy dose map on the coarse grid (block mean of a fine map,
+            e.g. a CTV's ``plan.target.ctv_dose_map``), or None for simulate's default target.
     """
 
     grid: ReducedGrid
@@ -114,6 +116,7 @@ class ReducedProblem:
     observation: ObservationModel
     solver: str = "numba"
     geometry: SegmentationGeometry | None = None
+    dose: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -130,11 +133,14 @@ class ReducedProblem:
         max_voxels: int = 150_000,
         solver: str = "numba",
         tissue: Domain | None = None,
+        dose: Volume | None = None,
     ) -> ReducedProblem:
         """Crop around the start tumour and ``extent_masks`` (later visits) + ``margin_mm``.
 
         ``tissue``: a growth ``Domain`` on the segmentation's grid with white/grey matter/CSF
         fractions (D_w, D_w/10, ~0); without it the brain is homogeneous white matter.
+        ``dose``: relative dose map on the segmentation's grid (1 = the prescribed fraction
+        dose); block-averaged onto the reduced grid and given to every run's radiotherapy.
         """
         obs = observation or ObservationModel()
         if not start_seg.same_grid(brain_mask):
@@ -186,6 +192,10 @@ class ReducedProblem:
             obs,
             solver,
         )
+        if dose is not None:
+            if not dose.same_grid(start_seg):
+                raise InputError("dose map is not on the segmentation's grid", "resample it")
+            prob.dose = grid.reduce(np.asarray(dose.data, np.float32))
         sp = start_seg.spacing
         radii = (
             equivalent_radius_mm(np.isin(labels, (1, 4)), sp),
@@ -246,6 +256,7 @@ class ReducedProblem:
             start_date=self.start if self.plan is not None else None,
             keep=t if keep is None else list(keep),
             thresholds=self.thresholds,
+            dose=self.dose,
         )
 
     def loglik(

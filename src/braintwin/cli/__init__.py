@@ -60,6 +60,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.store",
     "braintwin.cli.fuzz",
     "braintwin.cli.plans",
+    "braintwin.cli.target",
 )
 
 _registered = False
