@@ -1,4 +1,4 @@
-"""``braintwin ctv`` and ``braintwin eval coverage`` on the cropped real pair shipped in
+"""``braintwin plans ctv`` and ``braintwin eval coverage`` on the cropped real pair shipped in
 tests/data/progression (pair 10; its headers claim 1 mm, the true voxel is ~1 x 1 x 5 mm)."""
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ def test_ctv_command_exports_native_nifti_and_rtstruct(
         n4=False,
     )
     twin.add_visit(pair / "Pre_Scan_T1.nii.gz", dt.date(2001, 7, 4), options=opts)
-    code, out, err = run(["ctv", twin.id], capsys)
+    code, out, err = run(["plans", "ctv", twin.id], capsys)
     assert code == 2 and "no calibrated growth model" in err and "braintwin calibrate" in err
     assert len(err.strip().splitlines()) == 1
 
     calibrate_twin(twin)
     out_dir = tmp_path / "ctv"
-    code, out, err = run(["ctv", twin.id, "--out", str(out_dir)], capsys)
+    code, out, err = run(["plans", "ctv", twin.id, "--out", str(out_dir)], capsys)
     assert code == 0, err
     assert "standard CTV (GTV + 15 mm within the brain)" in out and "model CTV" in out
     summary = json.loads((out_dir / TARGET_FILES["summary"]).read_text())

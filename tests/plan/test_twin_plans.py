@@ -68,6 +68,11 @@ def test_compare_and_optimise_plans(
         "none",
     ]
 
+    # The model CTV as every plan's dose map (plan.target): the plan's own margin is unused.
+    model = twin.compare_plans(["stupp"], n_samples=2, horizon_days=60, target="model")
+    assert any("model CTV" in n for n in model.notes)
+    assert model.summaries[0].normal_brain.v30_ml > 0
+
     out = home / "plans-out"
     _run(
         [

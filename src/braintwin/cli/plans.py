@@ -142,6 +142,14 @@ def compare_cmd(
     horizon_days: Annotated[int, typer.Option("--horizon-days", help="Days to follow.")] = 730,
     samples: Annotated[int, typer.Option("--samples", help="Posterior samples per plan.")] = 64,
     workers: Annotated[int, typer.Option("--workers", help="Processes (CPU cores).")] = 1,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="margin: visible tumour + each plan's margin; model: the model CTV of equal "
+            "volume (`plans ctv`) as the dose map of every plan.",
+        ),
+    ] = "margin",
     allow_prior: Annotated[
         bool, typer.Option("--allow-prior", help="Compare under the prior of a one-visit twin.")
     ] = False,
@@ -161,6 +169,7 @@ def compare_cmd(
             horizon_days=float(horizon_days),
             n_samples=samples,
             workers=workers,
+            target=target,
             allow_prior=allow_prior,
             progress=update,
         )

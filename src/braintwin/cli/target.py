@@ -1,4 +1,4 @@
-"""CLI of target volumes: ``braintwin ctv ID`` and ``braintwin eval coverage DIR``.
+"""CLI of target volumes: ``braintwin plans ctv ID`` and ``braintwin eval coverage DIR``.
 
 ``ctv`` is registered as a top-level command here (it is meant to live under ``braintwin
 plans`` once that group exists). Thin: parse, call the twin, print.
@@ -40,8 +40,10 @@ def _log(message: str, fraction: float) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``ctv`` to ``app`` (``eval coverage`` is on the shared eval group)."""
-    app.command("ctv")(ctv_cmd)
+    """Add ``plans ctv`` (``eval coverage`` is on the shared eval group)."""
+    from braintwin.cli.plans import plans_app
+
+    plans_app.command("ctv")(ctv_cmd)
 
 
 def ctv_cmd(

@@ -33,7 +33,9 @@ from braintwin.plan.regimens import PlanSpec
 from braintwin.types.records import TreatmentPlan
 from braintwin.types.volume import Modality
 
-__all__ = ["PlanComparison", "PlanSummary", "compare_plans", "summarise"]
+TARGETS = ("margin", "model")
+
+__all__ = ["TARGETS", "PlanComparison", "PlanSummary", "compare_plans", "summarise"]
 
 SIX_MONTHS = 6 * DAYS_PER_MONTH
 TWELVE_MONTHS = 12 * DAYS_PER_MONTH
@@ -185,26 +187,44 @@ def compare_plans(
     n_samples: int = 64,
     seed: int = 0,
     workers: int = 1,
+    target: str = "margin",
     simulator: PlanSimulator | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> PlanComparison:
     """Posterior predictive of every plan in ``specs`` from ``start`` (see module doc);
+    ``target``: "margin" (each plan's visible tumour + margin) or "model" (the model CTV of
+    equal volume, ``plan.target``, as a spatial dose map for every plan);
     ``simulator``: one already built for this posterior and start (reused, not rebuilt)."""
     if not specs:
         raise InputError("no plans to compare", "give --plans stupp,rt,… (see `plans list`)")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"plan names repeat: {', '.join(names)}", "give each plan once")
+    if target not in TARGETS:
+        raise InputError(f"unknown target {target!r}", f"use one of {', '.join(TARGETS)}")
     t0 = time.perf_counter()
+    notes: list[str] = []
+    seg = posterior.last_seg
+    visible = seg.with_data((np.asarray(seg.data) > 0).astype(np.uint8), Modality.MASK)
+    dose_map = None
+    ctv = None
+    if target == "model" and simulator is None:
+        from braintwin.plan.target import ctv_dose_map, target_volumes
+
+        tv = target_volumes(posterior)
+        ctv = tv.model
+        dose_map = ctv_dose_map(ctv)
+        notes.append(
+            f"radiotherapy target: the model CTV ({tv.model_ml:.0f} mL, equal to the "
+            "visible tumour core + 15 mm) for every plan"
+        )
     sim = simulator or PlanSimulator.build(
-        posterior, start, horizon_days=horizon_days, n_samples=n_samples, seed=seed
+        posterior, start, horizon_days=horizon_days, n_samples=n_samples, seed=seed, dose=dose_map
     )
     plans = [s.to_plan(start) for s in specs]
     outcomes = run_plans(sim, plans, workers=workers, progress=progress)
-    seg = posterior.last_seg
-    visible = seg.with_data((np.asarray(seg.data) > 0).astype(np.uint8), Modality.MASK)
     summaries = [
-        summarise(s, o, normal_brain_dose(p, visible, posterior.brain_mask))
+        summarise(s, o, normal_brain_dose(p, visible, posterior.brain_mask, target=ctv))
         for s, o, p in zip(specs, outcomes, plans, strict=True)
     ]
     return PlanComparison(
@@ -213,6 +233,6 @@ def compare_plans(
         len(sim.params),
         summaries,
         outcomes,
-        list(sim.notes),
+        notes + list(sim.notes),
         time.perf_counter() - t0,
     )

@@ -86,14 +86,20 @@ def relative_dose_map(
     return out * brain
 
 
-def normal_brain_dose(plan: TreatmentPlan | None, tumour: Volume, brain: Volume) -> NormalBrainDose:
-    """The normal-brain measure of ``plan`` for the visible tumour ``tumour`` (mask volume)."""
+def normal_brain_dose(
+    plan: TreatmentPlan | None, tumour: Volume, brain: Volume, *, target: Volume | None = None
+) -> NormalBrainDose:
+    """The normal-brain measure of ``plan`` for the visible tumour ``tumour`` (mask volume);
+    ``target``: an explicit target (e.g. a CTV) instead of the tumour + the plan's margin."""
     if plan is None or plan.radiotherapy is None:
         return NormalBrainDose(0.0, 0.0, 0.0)
     doses = np.array([f.dose_gy for f in plan.radiotherapy.fractions])
     tum = np.asarray(tumour.data) > 0
     br = (np.asarray(brain.data) > 0) | tum
-    rel = relative_dose_map(tum, br, tumour.spacing, plan.radiotherapy.target_margin_mm)
+    if target is not None:
+        rel = relative_dose_map(np.asarray(target.data) > 0, br, tumour.spacing, 0.0)
+    else:
+        rel = relative_dose_map(tum, br, tumour.spacing, plan.radiotherapy.target_margin_mm)
     ab = NORMAL_BRAIN_ALPHA_BETA_GY
     normal = br & ~tum
     r = rel[normal].astype(np.float64)

@@ -122,8 +122,12 @@ class PlanSimulator:
         seed: int = 0,
         target_mm: float = 4.0,
         max_voxels: int = 40_000,
+        dose: Volume | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> PlanSimulator:
+        """``dose``: relative dose map on the posterior's grid (e.g. a model CTV's,
+        ``plan.target.ctv_dose_map``) for every plan's radiotherapy; default each plan's own
+        target (visible tumour + its margin at the first fraction)."""
         if start < posterior.last_date:
             raise InputError(
                 f"plan start {start} is before the latest visit {posterior.last_date}",
@@ -157,6 +161,7 @@ class PlanSimulator:
             observation=posterior.observation,
             target_mm=target_mm,
             max_voxels=max_voxels,
+            dose=dose,
         )
         params = [problem.parameters(names, np.log(r)) for r in rows]
         initial = []
@@ -199,7 +204,7 @@ class PlanSimulator:
                     sorted({0.0, *t}),
                     start_date=self.last_visit if plan is not None else None,
                     keep=[],
-                    dose=dose,
+                    dose=dose if dose is not None else self.problem.dose,
                     thresholds=self.problem.thresholds,
                 )
                 v = np.interp(t, traj.times, traj.enhancing_expected_mm3) / 1000.0

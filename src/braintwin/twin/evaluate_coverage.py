@@ -9,7 +9,7 @@ One path, in the order a clinic would live it: each pair of the progression layo
 fresh temporary store. The first scan is ingested with :meth:`Twin.add_visit` exactly as
 ``braintwin ingest --seg MASK --spacing X,Y,Z --no-update`` does, the model is calibrated on it
 (``braintwin calibrate``; one visit, so the posterior *is* the population prior, as for any new
-patient) and the CTVs are planned (``braintwin ctv``). Only then is the follow-up ingested the
+patient) and the CTVs are planned (``braintwin plans ctv``). Only then is the follow-up ingested the
 same way (registered to the first scan by the twin's ingest); the model never sees it.
 
 Observed region: the follow-up's enhancing tumour ET (label 4; the progression masks are binary
@@ -223,7 +223,7 @@ def evaluate_coverage(
         "n": len(rows),
         "path": "each pair: first scan ingested into a fresh twin (Twin.add_visit, as "
         "`braintwin ingest --seg`), calibrated on it alone (one visit: the population prior), "
-        "CTVs planned (`braintwin ctv`), then the follow-up ingested and registered",
+        "CTVs planned (`braintwin plans ctv`), then the follow-up ingested and registered",
         "spacing_mm": list(spacing) if spacing is not None else "header",
         "observed_region": ", ".join(regions),
         "region_note": "follow-up enhancing tumour ET (label 4; the binary masks are ET); TC "

@@ -57,6 +57,7 @@ def compare_twin_plans(
     horizon_days: float = 730.0,
     n_samples: int = 64,
     workers: int = 1,
+    target: str = "margin",
     allow_prior: bool = False,
     store: bool = True,
     progress: Progress | None = None,
@@ -72,10 +73,12 @@ def compare_twin_plans(
         horizon_days=horizon_days,
         n_samples=n_samples,
         workers=workers,
+        target=target,
         progress=progress,
     )
     if store:
         payload = cmp.to_json()
+        payload["target"] = target
         payload["plan_specs"] = [s.model_dump(mode="json") for s in specs]
         payload["posterior_source"] = post.source
         ref.store.save_artifact(ref.id, "plan_comparison", payload, visit_date=post.last_date)
