@@ -73,6 +73,11 @@ def test_compare_and_optimise_plans(
     assert any("model CTV" in n for n in model.notes)
     assert model.summaries[0].normal_brain.v30_ml > 0
 
+    from braintwin.twin.reporting import write_report
+
+    report = write_report(twin).read_text()
+    assert "Treatment plans compared" in report and "stupp" in report
+
     out = home / "plans-out"
     _run(
         [

@@ -122,7 +122,7 @@ def _write_outputs(cmp: PlanComparison, out: Path | None, pid: str) -> list[str]
 
     out.mkdir(parents=True, exist_ok=True)
     fig = out / f"{pid}_plans.png"
-    atomic_write(fig, plan_comparison_figure(cmp))
+    atomic_write(fig, plan_comparison_figure(cmp.to_json()))
     data = out / f"{pid}_plans.json"
     atomic_write(data, json.dumps(cmp.to_json(), indent=1) + "\n")
     return [str(fig), str(data)]

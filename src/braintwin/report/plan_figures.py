@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
-from braintwin.plan.compare import PlanComparison
 from braintwin.plan.predictive import DAYS_PER_MONTH
 from braintwin.report.figures import to_png
 from braintwin.report.model_figures import _mpl
@@ -13,22 +15,25 @@ from braintwin.report.naming import compartment_label
 __all__ = ["plan_comparison_figure"]
 
 
-def plan_comparison_figure(cmp: PlanComparison) -> bytes:
-    """Left: median expected T1ce-visible (TC) volume and 50 % band per plan; right: the
-    posterior probability of being progression-free over time per plan (months)."""
+def plan_comparison_figure(payload: Mapping[str, Any]) -> bytes:
+    """From a stored comparison (``PlanComparison.to_json()``): left, the median expected
+    T1ce-visible (TC) volume and its 50 % band per plan; right, the posterior probability of
+    being progression-free over time per plan (months from the plan start)."""
     plt = _mpl()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.8))  # type: ignore[attr-defined]
     cmap = plt.get_cmap("tab10")  # type: ignore[attr-defined]
-    for k, o in enumerate(cmp.outcomes):
+    days = np.asarray(payload["days"], dtype=float)
+    horizon = float(payload["horizon_days"])
+    months = days / DAYS_PER_MONTH
+    grid = np.linspace(0, horizon, 200)
+    for k, (name, q) in enumerate(payload["tc_ml_bands"].items()):
         c = cmap(k % 10)
-        months = o.days / DAYS_PER_MONTH
-        q = o.tc_ml_bands
         ax.fill_between(months, q["q25"], q["q75"], color=c, alpha=0.2, lw=0)
-        ax.plot(months, q["q50"], color=c, lw=1.8, label=o.plan.name)
-        t = np.sort(np.minimum(o.ttp_days, o.horizon_days + 1))
-        grid = np.linspace(0, o.horizon_days, 200)
-        surv = 1.0 - np.searchsorted(t, grid, side="right") / t.size
-        bx.step(grid / DAYS_PER_MONTH, surv, where="post", color=c, lw=1.8, label=o.plan.name)
+        ax.plot(months, q["q50"], color=c, lw=1.8, label=name)
+        samples: Sequence[float | None] = payload["ttp_samples_days"][name]
+        t = np.sort([horizon + 1 if x is None else x for x in samples])
+        surv = 1.0 - np.searchsorted(t, grid, side="right") / max(t.size, 1)
+        bx.step(grid / DAYS_PER_MONTH, surv, where="post", color=c, lw=1.8, label=name)
     ax.set_xlabel("months from the plan start")
     ax.set_ylabel(f"{compartment_label('enhancing')} (mL)")
     ax.set_title("median and 50 % band over the posterior", fontsize=10)

@@ -261,6 +261,55 @@ def _classification_section(record: dict[str, Any]) -> Section:
     return Section("Tumour type (2D classifier on tumour slices)", "".join(parts))
 
 
+def _plans_section(twin: Twin) -> Section | None:
+    """The latest plan comparison (``braintwin plans compare``): table and figure."""
+    from braintwin.report.plan_figures import plan_comparison_figure
+
+    art = twin.store.latest_artifact(twin.id, "plan_comparison", load_volumes=False)
+    if art is None:
+        return None
+    p = art.payload
+
+    def months(d: float | None) -> str:
+        return "beyond the horizon" if d is None else f"{d / 30.44:.1f}"
+
+    rows = [
+        [
+            s["name"],
+            f"{s['total_dose_gy']:.0f} Gy / {s['n_fractions']}"
+            + (" + TMZ" if s["temozolomide"] else ""),
+            f"{months(s['ttp_median_days'])} [{months(s['ttp_q05_days'])}, "
+            f"{months(s['ttp_q95_days'])}]",
+            _value(s["p_pfs_6m"]),
+            _value(s["p_pfs_12m"]),
+            f"{s['normal_brain']['v30_ml']:.0f}",
+        ]
+        for s in p["plans"]
+    ]
+    parts = [
+        f"<p>Plans compared from {html.escape(str(p['start']))} over {p['n_samples']} "
+        f"posterior samples ({p['horizon_days']:.0f}-day horizon; posterior: "
+        f"{html.escape(str(p.get('posterior_source')))}; radiotherapy target: "
+        f"{html.escape(str(p.get('target', 'margin')))}). A model prediction to support a "
+        "decision, not a recommendation.</p>",
+        _table(
+            [
+                "plan",
+                "dose",
+                "time to progression, months: median [90 % interval]",
+                "P(progression-free) 6 months",
+                "12 months",
+                "normal brain V30 (EQD2, mL)",
+            ],
+            rows,
+        ),
+        f"<p><b>Progression:</b> {html.escape(p['definition'])}.</p>",
+        png_img(plan_comparison_figure(p), "plan comparison"),
+    ]
+    parts += [_flag(n) for n in p.get("notes", [])]
+    return Section("Treatment plans compared", "".join(parts))
+
+
 def model_sections(twin: Twin) -> list[Section]:
     """Report sections for the twin's model state (empty before calibration)."""
     out = [
@@ -268,6 +317,7 @@ def model_sections(twin: Twin) -> list[Section]:
         _posterior_section(twin),
         _forecast_section(twin),
         _scores_section(twin),
+        _plans_section(twin),
     ]
     return [s for s in out if s is not None]
 
