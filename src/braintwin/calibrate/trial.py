@@ -222,7 +222,10 @@ def _simulate_arm(
 ) -> np.ndarray:
     r_tc = (3 * pat.tc_ml * 1000 / (4 * math.pi)) ** (1 / 3)
     dist = np.sqrt(sum((world[a] - pat.centre_mm[a]) ** 2 for a in range(3)))
-    seg = domain.volume(((dist <= r_tc) & domain.mask).astype(np.uint8) * 4, Modality.SEG)
+    core = (dist <= r_tc) & domain.mask
+    if not core.any():  # a core smaller than a voxel: the brain voxel nearest its centre
+        core[np.unravel_index(np.argmin(np.where(domain.mask, dist, np.inf)), dist.shape)] = True
+    seg = domain.volume(core.astype(np.uint8) * 4, Modality.SEG)
     u0 = density_from_segmentation(seg, brain_mask=domain.mask_volume(), params=pat.params)
     tr = simulate(
         u0, domain, pat.params, plan, days.tolist(), start_date=plan.start, keep=[], solver=solver

@@ -1,0 +1,160 @@
+"""Run a virtual trial on Dask distributed: one task per patient, stored as it finishes.
+
+By default a ``LocalCluster`` of worker processes on this machine (one thread each: the
+solver is single-threaded numba, and processes sidestep the GIL); ``scheduler="tcp://HOST:PORT"``
+uses an existing cluster instead (``dask scheduler`` plus ``dask worker tcp://HOST:PORT`` on
+any machine that can import braintwin). Patients are drawn on the client from the seed, so
+every run of the same settings simulates the same patients; only those not yet in the
+results folder are submitted. Each finished patient is written atomically before the next
+result is taken, so Ctrl-C (or a killed client) loses only patients still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from braintwin.cohort.patients import draw_cohort
+from braintwin.cohort.results import ResultsFolder
+from braintwin.cohort.spec import ArmSpec, PatientSpec, TrialSettings
+from braintwin.cohort.task import run_patient
+from braintwin.errors import InputError
+
+__all__ = ["TrialRun", "connect", "run_trial"]
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """What one call of :func:`run_trial` did."""
+
+    out: Path
+    n: int
+    computed: int
+    already_done: int
+    seconds: float
+    workers: int
+    scheduler: str
+
+    @property
+    def patients_per_s(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+def _start_hint(address: str) -> str:
+    return (
+        f"start one with `dask scheduler` and `dask worker {address}` "
+        "(each with braintwin importable), or leave out --scheduler for a local cluster"
+    )
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A Dask ``Client``: to ``scheduler`` if given, else to a new ``LocalCluster`` of
+    ``workers`` processes (default: this machine's cores), one thread each."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        if not scheduler.startswith(("tcp://", "tls://", "inproc://")) or ":" not in scheduler[6:]:
+            raise InputError(
+                f"cannot read the scheduler address {scheduler!r}", "give tcp://HOST:PORT"
+            )
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise InputError(
+                f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__})",
+                _start_hint(scheduler),
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise InputError(f"--workers must be at least 1, not {n}")
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def run_trial(
+    out: Path,
+    settings: TrialSettings,
+    arms: Sequence[ArmSpec],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> TrialRun:
+    """Run (or resume) the trial into the results folder ``out``; returns what was done.
+
+    ``progress(message, fraction)`` is called once per finished patient; an exception it
+    raises (``KeyboardInterrupt`` from Ctrl-C included) stops the run after that patient
+    was stored, cancelling the rest.
+    """
+    from distributed import as_completed
+
+    arms = tuple(arms)
+    if not arms:
+        raise InputError("a trial needs at least one arm", "use e.g. --arms stupp,rt")
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise InputError(f"arm names must differ: {','.join(names)}")
+    folder = ResultsFolder(Path(out))
+    folder.open(settings, arms)
+    t0 = time.perf_counter()
+    done = folder.done() & set(range(settings.n))
+    todo = [i for i in range(settings.n) if i not in done]
+    label = scheduler or "local"
+    if not todo:
+        return TrialRun(folder.root, settings.n, 0, len(done), 0.0, 0, label)
+    patients = draw_cohort(settings)
+    computed = 0
+    with connect(scheduler, workers) as client:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        specs = [PatientSpec(i, patients[i], arms, settings) for i in todo]
+        futures = [client.submit(run_patient, s, pure=False) for s in specs]
+        try:
+            for fut in as_completed(futures):
+                outcome = fut.result()
+                folder.write(outcome)
+                computed += 1
+                if progress is not None:
+                    finished = len(done) + computed
+                    progress(
+                        f"{finished}/{settings.n} patients ({label}, {n_workers} workers)",
+                        finished / settings.n,
+                    )
+        except BaseException:
+            client.cancel(futures)
+            raise
+    return TrialRun(
+        folder.root,
+        settings.n,
+        computed,
+        len(done),
+        time.perf_counter() - t0,
+        n_workers,
+        label,
+    )
