@@ -298,12 +298,12 @@ def run_population(
         )
     arms: dict[str, ArmResult] = {}
     for a, arm in enumerate(names):
-        res = [p[a] for p in per_patient]
+        rows = [p[a] for p in per_patient]
         arms[arm] = ArmResult(
-            np.array([r.day for r in res]),
-            np.array([r.progressed for r in res]),
-            np.array([r.vanished_4w for r in res]),
-            [np.asarray(r.tc_ml) for r in res],
+            np.array([r.day for r in rows]),
+            np.array([r.progressed for r in rows]),
+            np.array([r.vanished_4w for r in rows]),
+            [np.asarray(r.tc_ml) for r in rows],
         )
     hr, ci = cox_hazard_ratio(
         np.concatenate([arms["stupp"].days, arms["rt_alone"].days]),

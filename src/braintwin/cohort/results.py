@@ -53,8 +53,11 @@ class ResultsFolder:
             "arms": [{"name": a.name, "plan": arm_fingerprint(a)} for a in arms],
         }
 
-    def open(self, settings: TrialSettings, arms: tuple[ArmSpec, ...]) -> None:
-        """Create the folder for this trial, or check that it already holds this trial."""
+    def open(
+        self, settings: TrialSettings, arms: tuple[ArmSpec, ...], *, create: bool = True
+    ) -> None:
+        """Check that the folder holds this trial, or is new (then create it unless
+        ``create`` is False: nothing is written before the cluster is reachable)."""
         want = self.manifest_for(settings, arms)
         if self.manifest_path.exists():
             have = self.read_manifest()
@@ -77,6 +80,8 @@ class ResultsFolder:
                 f"{self.root} is not empty and is not a trial results folder",
                 "give a new or empty folder",
             )
+        if not create:
+            return
         self.patients_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self.manifest_path, json.dumps(want, indent=2) + "\n")
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from braintwin.errors import InputError
 __all__ = ["TrialRun", "connect", "run_trial"]
 
 CONNECT_TIMEOUT_S = 10.0
+SINGLE_THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,15 @@ def _start_hint(address: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+def connect(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+) -> Iterator[Any]:
     """A Dask ``Client``: to ``scheduler`` if given, else to a new ``LocalCluster`` of
     ``workers`` processes (default: this machine's cores), one thread each."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         if not scheduler.startswith(("tcp://", "tls://", "inproc://")) or ":" not in scheduler[6:]:
@@ -67,7 +74,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
                 f"cannot read the scheduler address {scheduler!r}", "give tcp://HOST:PORT"
             )
         try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            client = Client(scheduler, timeout=timeout_s)
         except (OSError, TimeoutError) as err:
             raise InputError(
                 f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__})",
@@ -81,13 +88,9 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"--workers must be at least 1, not {n}")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with warnings.catch_warnings():  # another cluster's port in use: Dask picks a free one
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = _local_cluster(n)
     try:
         client = Client(cluster)
         try:
@@ -98,6 +101,31 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         cluster.close()
 
 
+def _local_cluster(n: int) -> Any:
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        # One core per worker: numba's own thread pool would otherwise oversubscribe them.
+        env=dict(SINGLE_THREAD_ENV),
+    )
+
+
+def _wait_for_workers(client: Any, label: str, timeout_s: float) -> None:
+    if client.scheduler_info().get("workers"):
+        return
+    try:
+        client.wait_for_workers(1, timeout=timeout_s)
+    except TimeoutError:
+        raise InputError(
+            f"the Dask scheduler at {label} has no workers", _start_hint(label)
+        ) from None
+
+
 def run_trial(
     out: Path,
     settings: TrialSettings,
@@ -106,6 +134,7 @@ def run_trial(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[str, float], None] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> TrialRun:
     """Run (or resume) the trial into the results folder ``out``; returns what was done.
 
@@ -122,7 +151,7 @@ def run_trial(
     if len(set(names)) != len(names):
         raise InputError(f"arm names must differ: {','.join(names)}")
     folder = ResultsFolder(Path(out))
-    folder.open(settings, arms)
+    folder.open(settings, arms, create=False)
     t0 = time.perf_counter()
     done = folder.done() & set(range(settings.n))
     todo = [i for i in range(settings.n) if i not in done]
@@ -131,13 +160,26 @@ def run_trial(
         return TrialRun(folder.root, settings.n, 0, len(done), 0.0, 0, label)
     patients = draw_cohort(settings)
     computed = 0
-    with connect(scheduler, workers) as client:
+    with connect(scheduler, workers, timeout_s=connect_timeout_s) as client:
+        _wait_for_workers(client, label, connect_timeout_s)
+        folder.open(settings, arms)
         n_workers = len(client.scheduler_info().get("workers", {}))
         specs = [PatientSpec(i, patients[i], arms, settings) for i in todo]
         futures = [client.submit(run_patient, s, pure=False) for s in specs]
+        if progress is not None:
+            progress(
+                f"{len(done)}/{settings.n} patients ({label}, {n_workers} workers)",
+                len(done) / settings.n,
+            )
         try:
             for fut in as_completed(futures):
-                outcome = fut.result()
+                try:
+                    outcome = fut.result()
+                except ModuleNotFoundError as err:
+                    raise InputError(
+                        f"the Dask workers cannot import {err.name!r}",
+                        "start `dask worker` in an environment where braintwin is installed",
+                    ) from None
                 folder.write(outcome)
                 computed += 1
                 if progress is not None:
