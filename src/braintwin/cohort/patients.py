@@ -50,6 +50,7 @@ from braintwin.growth.parameters import PRIORS, GrowthParameters
 
 __all__ = [
     "DIAGNOSIS_ML_MEDIAN",
+    "DIAGNOSIS_ML_RANGE",
     "DIAGNOSIS_ML_SIGMA",
     "MIN_RESIDUAL_ML",
     "draw_cohort",
