@@ -85,7 +85,7 @@ def test_analysis_summary_and_report_files(tmp_path: Path) -> None:
     for i in range(40):
         rt = float(rng.exponential(150.0))
         outs.append(_outcome(i, (min(rt * 1.8, 700.0), min(rt, 700.0)), (rt * 1.8 < 700, rt < 700)))
-    summary, curves = analyse(outs, ["stupp", "rt"])
+    summary, curves = analyse(outs, ["stupp", "rt"], draws=400)
     assert set(curves) == {"stupp", "rt"} and summary["reference_arm"] == "rt"
     hr = summary["hazard_ratios"]["stupp vs rt"]
     assert hr["hazard_ratio"] < 1.0 and hr["median_pfs_gain_months"] > 0
@@ -99,7 +99,7 @@ def test_analysis_summary_and_report_files(tmp_path: Path) -> None:
     folder.open(TrialSettings(n=40, horizon_days=700.0), (named_arm("stupp"), named_arm("rt")))
     for o in outs:
         folder.write(o)
-    rep = trial_report(folder.root)
+    rep = trial_report(folder.root, draws=200)
     assert rep["complete"] and rep["published"]["hazard_ratio"] == 0.54
     assert json.loads((folder.root / "summary.json").read_text())["n"] == 40
     assert (folder.root / "pfs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -93,7 +93,7 @@ def test_arms_are_picklable_specs_with_fingerprints() -> None:
     arms = parse_arms("stupp, rt")
     assert [a.name for a in arms] == ["stupp", "rt"]
     again = pickle.loads(pickle.dumps(arms))
-    pat = draw_cohort(TrialSettings(n=2))[0]
+    pat = draw_cohort(TrialSettings(n=2, brain="ball", sizes="residual"))[0]
     start = dt.date(2005, 1, 3)
     assert again[0].plan(pat, start) == named_plan("stupp", pat, start)
     assert arm_fingerprint(arms[0]) == arm_fingerprint(named_arm("stupp"))

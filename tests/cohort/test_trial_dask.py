@@ -3,6 +3,7 @@ separately started ``dask scheduler`` + ``dask worker`` pair."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -28,7 +29,8 @@ from braintwin.cohort import (
 from braintwin.cohort.spec import PatientSpec
 from braintwin.errors import InputError
 
-TINY = TrialSettings(n=4, resolution_mm=8.0, horizon_days=182.0)
+# The ball brain and assumed residuals: exactly `eval population`'s patients, and fast.
+TINY = TrialSettings(n=4, resolution_mm=8.0, horizon_days=182.0, brain="ball", sizes="residual")
 ARMS = parse_arms("stupp,rt")
 
 
@@ -87,7 +89,7 @@ def test_resume_after_interrupt_computes_only_the_rest(full_trial: Path, tmp_pat
 
 
 def test_a_folder_of_another_trial_is_refused(full_trial: Path, tmp_path: Path) -> None:
-    other = TrialSettings(n=4, resolution_mm=8.0, horizon_days=182.0, seed=1)
+    other = dataclasses.replace(TINY, seed=1)
     with pytest.raises(InputError, match=re.escape("seed=0 (now 1)")):
         run_trial(full_trial, other, ARMS, workers=1)
     with pytest.raises(InputError, match=re.escape("arms=stupp,rt (now rt,stupp)")):
@@ -186,3 +188,25 @@ def test_trial_on_a_separately_started_dask_cluster_killed_and_resumed(
     run = run_trial(out, TINY, ARMS, scheduler=dask_cluster, connect_timeout_s=60.0)
     assert run.computed == 3 and run.already_done == 1 and run.scheduler == dask_cluster
     assert ResultsFolder(out).load() == ResultsFolder(full_trial).load()
+
+
+@pytest.mark.slow
+def test_trial_cli_run_and_report_print_the_json_contract(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from braintwin.cli import _register_all, app
+
+    _register_all()
+    out = tmp_path / "cli"
+    args = ["trial", "run", str(out), "--n", "3", "--resolution", "8", "--years", "0.5"]
+    res = CliRunner().invoke(app, [*args, "--brain", "ball", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.output.strip().splitlines()[-1])
+    assert run["run"]["computed"] == 3 and run["run"]["workers"] == 1 and run["n"] == 3
+    assert set(run["arms"]) == {"stupp", "rt"} and "stupp vs rt" in run["hazard_ratios"]
+    rep = CliRunner().invoke(app, ["trial", "report", str(out)])
+    assert rep.exit_code == 0, rep.output
+    assert json.loads(rep.output.strip().splitlines()[-1])["arms"] == run["arms"]
+    # Same folder, other settings: refused in one line (the default brain is mni).
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code != 0 and "holds another trial" in str(bad.exception)

@@ -78,14 +78,14 @@ def trial_run_cmd(
     resolution: Annotated[float, typer.Option(help="Grid spacing in mm.")] = 3.0,
     brain: Annotated[
         str, typer.Option(help="'ball' (homogeneous white matter) or 'mni' (MNI152 tissue).")
-    ] = "ball",
+    ] = "mni",
     sizes: Annotated[
         str,
         typer.Option(
             help="Residual core at radiotherapy: 'residual' (2-30 mL, assumed) or "
             "'literature' (published size at diagnosis and extent of resection)."
         ),
-    ] = "residual",
+    ] = "literature",
     years: Annotated[float, typer.Option(help="Follow-up (years) before censoring.")] = 3.0,
     assessments: Annotated[
         str, typer.Option(help="'weekly' scans, or 'trial' (Stupp 2005's scan days).")

@@ -29,7 +29,7 @@ from braintwin.calibrate.trial import DAYS_PER_MONTH
 from braintwin.cohort.spec import PatientOutcome
 from braintwin.errors import InputError
 
-__all__ = ["KMCurve", "analyse", "bootstrap_medians", "km_median", "km_with_bands"]
+__all__ = ["BOOTSTRAP", "KMCurve", "analyse", "bootstrap_medians", "km_median", "km_with_bands"]
 
 BOOTSTRAP = 2000
 
@@ -129,7 +129,11 @@ def _months(x: float | None) -> float | None:
 
 
 def analyse(
-    outcomes: Sequence[PatientOutcome], arms: Sequence[str], *, seed: int = 0
+    outcomes: Sequence[PatientOutcome],
+    arms: Sequence[str],
+    *,
+    seed: int = 0,
+    draws: int = BOOTSTRAP,
 ) -> tuple[dict[str, Any], dict[str, KMCurve]]:
     """(JSON-able summary, KM curve per arm) of stored outcomes; times in days in the curves,
     months in the summary."""
@@ -139,7 +143,7 @@ def analyse(
         )
     times = np.array([[o.arms[a].day for a in arms] for o in outcomes])
     events = np.array([[o.arms[a].progressed for a in arms] for o in outcomes])
-    boots = bootstrap_medians(times, events, seed=seed)
+    boots = bootstrap_medians(times, events, seed=seed, draws=draws)
     curves: dict[str, KMCurve] = {}
     summary_arms: dict[str, Any] = {}
     for j, arm in enumerate(arms):

@@ -10,7 +10,7 @@ import numpy as np
 
 from braintwin.atomic import atomic_write, atomic_write_with
 from braintwin.calibrate.trial import DAYS_PER_MONTH, DEFINITION
-from braintwin.cohort.analysis import KMCurve, analyse
+from braintwin.cohort.analysis import BOOTSTRAP, KMCurve, analyse
 from braintwin.cohort.results import ResultsFolder
 
 __all__ = ["STUPP_2005", "plot_pfs", "trial_report"]
@@ -54,13 +54,13 @@ def plot_pfs(curves: dict[str, KMCurve], summary: dict[str, Any], horizon_days: 
     return fig
 
 
-def trial_report(out: Path, *, seed: int = 0) -> dict[str, Any]:
+def trial_report(out: Path, *, seed: int = 0, draws: int = BOOTSTRAP) -> dict[str, Any]:
     """Analyse the stored patients of ``out``; writes ``summary.json`` and ``pfs.png``."""
     folder = ResultsFolder(Path(out))
     settings = folder.settings()
     arms = folder.arm_names()
     outcomes = folder.load()
-    summary, curves = analyse(outcomes, arms, seed=seed)
+    summary, curves = analyse(outcomes, arms, seed=seed, draws=draws)
     summary["complete"] = len(outcomes) == settings.n
     summary["planned_n"] = settings.n
     summary["settings"] = settings.to_json()

@@ -106,8 +106,8 @@ class TrialSettings:
 
     n: int
     seed: int = 0
-    brain: str = "ball"
-    sizes: str = "residual"
+    brain: str = "mni"
+    sizes: str = "literature"
     resolution_mm: float = 3.0
     horizon_days: float = 3 * 365.0
     schedule: str = "weekly"
