@@ -6,6 +6,9 @@ import datetime as dt
 import functools
 import math
 import pickle
+import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +112,30 @@ def test_arms_are_picklable_specs_with_fingerprints() -> None:
     with pytest.raises(InputError):
         TrialSettings(n=10, brain="mni", resolution_mm=2.5)
     assert math.isclose(TrialSettings(n=2).horizon_days, 3 * 365.0)
+
+
+def test_plan_file_arms_use_the_regimen_library_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class _Spec:
+        def to_plan(self, start: dt.date) -> TreatmentPlan:
+            return standard_stupp(start)
+
+    fake = types.ModuleType("braintwin.plan.regimens")
+    fake.load_plan_file = lambda path: _Spec()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "braintwin.plan.regimens", fake)
+    plan_file = tmp_path / "escalated.yaml"
+    plan_file.write_text("name: escalated\n")
+    arms = parse_arms(f"stupp,{plan_file}")
+    assert [a.name for a in arms] == ["stupp", "escalated"]
+    pat = draw_cohort(TrialSettings(n=2, brain="ball", sizes="residual"))[0]
+    start = dt.date(2005, 1, 3)
+    assert arms[1].plan(pat, start) == standard_stupp(start)
+    plan_file.write_text("name: changed\n")  # a plan file edited mid-trial is refused
+    with pytest.raises(InputError, match="changed"):
+        arms[1].plan(pat, start)
+    with pytest.raises(InputError, match="does not exist"):
+        parse_arms(str(tmp_path / "missing.json"))
+    monkeypatch.setitem(sys.modules, "braintwin.plan.regimens", None)  # a build without it
+    with pytest.raises(InputError, match="no plan-file reader"):
+        parse_arms(f"stupp,{plan_file}")

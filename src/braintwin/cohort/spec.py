@@ -14,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from braintwin.calibrate.trial import PATIENT_PRIORS, SCHEDULES, ArmOutcome, VirtualPatient
@@ -32,6 +34,8 @@ __all__ = [
     "PlanFactory",
     "TrialSettings",
     "arm_fingerprint",
+    "file_arm",
+    "file_plan",
     "named_arm",
     "named_plan",
     "parse_arms",
@@ -77,14 +81,55 @@ def named_arm(name: str) -> ArmSpec:
     return ArmSpec(name, functools.partial(named_plan, name))
 
 
+PLAN_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _plan_file_spec(path: Path) -> Any:
+    """The regimen library's validated plan-file spec (``.to_plan(start)``)."""
+    try:  # the library's reader (JSON/YAML schema); absent from builds without it
+        regimens = importlib.import_module("braintwin.plan.regimens")
+    except ImportError:
+        raise InputError(
+            f"cannot read plan file {path.name}: this build has no plan-file reader",
+            "use a plan name (stupp, rt, hypo, none)",
+        ) from None
+    return regimens.load_plan_file(path)
+
+
+def file_plan(path: str, digest: str, patient: VirtualPatient, start: dt.date) -> TreatmentPlan:
+    """Plan factory of a plan file (the same plan for every patient, from ``start``);
+    ``digest`` is the file's SHA-256 when the arm was made: a changed file is refused."""
+    del patient
+    p = Path(path)
+    if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+        raise InputError(f"plan file {p.name} changed during the trial", "restore it")
+    plan: TreatmentPlan = _plan_file_spec(p).to_plan(start)
+    return plan
+
+
+def file_arm(path: Path) -> ArmSpec:
+    """The arm of a plan file (validated now), named after the file."""
+    if not path.is_file():
+        raise InputError(f"plan file {path} does not exist", "check the path")
+    _plan_file_spec(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ArmSpec(path.stem, functools.partial(file_plan, str(path.resolve()), digest))
+
+
 def parse_arms(text: str) -> tuple[ArmSpec, ...]:
-    """Arms from ``"stupp,rt"``: regimen names, each at most once, at least one."""
+    """Arms from ``"stupp,rt"``: regimen names or plan files (``.json``/``.yaml``), each at
+    most once, at least one."""
     names = [x.strip() for x in text.split(",") if x.strip()]
     if not names:
         raise InputError("no trial arms given", "use e.g. --arms stupp,rt")
     if len(set(names)) != len(names):
         raise InputError(f"an arm is named twice in {text!r}", "name each arm once")
-    return tuple(named_arm(n) for n in names)
+    arms = tuple(
+        file_arm(Path(n)) if n.lower().endswith(PLAN_FILE_SUFFIXES) else named_arm(n) for n in names
+    )
+    if len({a.name for a in arms}) != len(arms):
+        raise InputError(f"two arms of {text!r} have the same name", "rename a plan file")
+    return arms
 
 
 def arm_fingerprint(arm: ArmSpec) -> str:
