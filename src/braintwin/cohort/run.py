@@ -50,6 +50,14 @@ class TrialRun:
         return self.computed / self.seconds if self.seconds > 0 else 0.0
 
 
+def _cores() -> int:
+    """Cores this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _start_hint(address: str) -> str:
     return (
         f"start one with `dask scheduler` and `dask worker {address}` "
@@ -85,7 +93,7 @@ def connect(
         finally:
             client.close()
         return
-    n = workers if workers is not None else (os.cpu_count() or 1)
+    n = workers if workers is not None else _cores()
     if n < 1:
         raise InputError(f"--workers must be at least 1, not {n}")
     with warnings.catch_warnings():  # another cluster's port in use: Dask picks a free one
