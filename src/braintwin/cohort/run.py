@@ -23,13 +23,14 @@ from typing import Any
 
 from braintwin.cohort.patients import draw_cohort
 from braintwin.cohort.results import ResultsFolder
-from braintwin.cohort.spec import ArmSpec, PatientSpec, TrialSettings
+from braintwin.cohort.spec import ArmSpec, PatientOutcome, PatientSpec, TrialSettings
 from braintwin.cohort.task import run_patient
 from braintwin.errors import InputError
 
 __all__ = ["TrialRun", "connect", "run_trial"]
 
 CONNECT_TIMEOUT_S = 10.0
+WORKERLESS_TIMEOUT_S = 120.0  # a cluster whose workers all left: give up after this long
 SINGLE_THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -134,6 +135,52 @@ def _wait_for_workers(client: Any, label: str, timeout_s: float) -> None:
         ) from None
 
 
+def _finished(
+    client: Any, futures: list[Any], label: str, workerless_timeout_s: float
+) -> Iterator[Any]:
+    """Futures as they finish; an error once the cluster has had no worker for
+    ``workerless_timeout_s`` (Dask itself would wait for one forever)."""
+    from distributed import as_completed
+
+    pending = as_completed(futures)
+    alone_since: float | None = None
+    while not pending.is_empty():
+        batch = pending.next_batch(block=False)
+        if batch:
+            alone_since = None
+            yield from batch
+            continue
+        if client.scheduler_info().get("workers"):
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif time.monotonic() - alone_since > workerless_timeout_s:
+            raise InputError(
+                f"every Dask worker of {label} has gone for {workerless_timeout_s:.0f} s",
+                "start `dask worker` again and rerun the same command to resume",
+            )
+        time.sleep(0.2)
+
+
+def _result(fut: Any, label: str) -> PatientOutcome:
+    """A finished task's outcome; cluster failures become one-line errors."""
+    from distributed.client import FutureCancelledError
+
+    try:
+        outcome: PatientOutcome = fut.result()
+    except ModuleNotFoundError as err:
+        raise InputError(
+            f"the Dask workers cannot import {err.name!r}",
+            "start `dask worker` in an environment where braintwin is installed",
+        ) from None
+    except (FutureCancelledError, OSError) as err:
+        raise InputError(
+            f"lost the Dask cluster {label} ({type(err).__name__})",
+            "finished patients are stored; rerun the same command to resume",
+        ) from None
+    return outcome
+
+
 def run_trial(
     out: Path,
     settings: TrialSettings,
@@ -143,6 +190,7 @@ def run_trial(
     scheduler: str | None = None,
     progress: Callable[[str, float], None] | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    workerless_timeout_s: float = WORKERLESS_TIMEOUT_S,
 ) -> TrialRun:
     """Run (or resume) the trial into the results folder ``out``; returns what was done.
 
@@ -150,8 +198,6 @@ def run_trial(
     raises (``KeyboardInterrupt`` from Ctrl-C included) stops the run after that patient
     was stored, cancelling the rest.
     """
-    from distributed import as_completed
-
     arms = tuple(arms)
     if not arms:
         raise InputError("a trial needs at least one arm", "use e.g. --arms stupp,rt")
@@ -180,14 +226,8 @@ def run_trial(
                 len(done) / settings.n,
             )
         try:
-            for fut in as_completed(futures):
-                try:
-                    outcome = fut.result()
-                except ModuleNotFoundError as err:
-                    raise InputError(
-                        f"the Dask workers cannot import {err.name!r}",
-                        "start `dask worker` in an environment where braintwin is installed",
-                    ) from None
+            for fut in _finished(client, futures, label, workerless_timeout_s):
+                outcome = _result(fut, label)
                 folder.write(outcome)
                 computed += 1
                 if progress is not None:
