@@ -137,7 +137,7 @@ def test_trial_cli_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 
 @pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
+def dask_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``dask scheduler`` and one ``dask worker``, started as a user would (subprocesses)."""
     dask = Path(sys.executable).with_name("dask")
     sched_file = tmp_path / "scheduler.json"
@@ -160,13 +160,13 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
         address = json.loads(sched_file.read_text())["address"]
         procs.append(
             subprocess.Popen(
-                [str(dask), "worker", "--nthreads", "1", *common],
+                [str(dask), "worker", "--nthreads", "1", "--no-nanny", *common],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         )
-        yield address
+        yield address, procs[1]
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -179,14 +179,15 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_trial_on_a_separately_started_dask_cluster_killed_and_resumed(
-    dask_cluster: str, full_trial: Path, tmp_path: Path
+    dask_cluster: tuple[str, subprocess.Popen[bytes]], full_trial: Path, tmp_path: Path
 ) -> None:
+    address, _ = dask_cluster
     out = tmp_path / "external"
     with pytest.raises(KeyboardInterrupt):
-        run_trial(out, TINY, ARMS, scheduler=dask_cluster, progress=_StopAfter(1))
+        run_trial(out, TINY, ARMS, scheduler=address, progress=_StopAfter(1))
     assert len(ResultsFolder(out).done()) == 1
-    run = run_trial(out, TINY, ARMS, scheduler=dask_cluster, connect_timeout_s=60.0)
-    assert run.computed == 3 and run.already_done == 1 and run.scheduler == dask_cluster
+    run = run_trial(out, TINY, ARMS, scheduler=address, connect_timeout_s=60.0)
+    assert run.computed == 3 and run.already_done == 1 and run.scheduler == address
     assert ResultsFolder(out).load() == ResultsFolder(full_trial).load()
 
 
@@ -210,3 +211,27 @@ def test_trial_cli_run_and_report_print_the_json_contract(tmp_path: Path) -> Non
     # Same folder, other settings: refused in one line (the default brain is mni).
     bad = CliRunner().invoke(app, args)
     assert bad.exit_code != 0 and "holds another trial" in str(bad.exception)
+
+
+@pytest.mark.slow
+def test_a_cluster_whose_workers_all_left_is_a_one_line_error(
+    dask_cluster: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    address, worker = dask_cluster
+
+    # The only worker dies mid-run: a one-line error once the cluster stayed workerless.
+    def kill_worker(message: str, fraction: float) -> None:
+        if worker.poll() is None:
+            worker.kill()
+
+    lonely = tmp_path / "lonely"
+    with pytest.raises(InputError, match="every Dask worker"):
+        run_trial(
+            lonely,
+            dataclasses.replace(TINY, n=6),
+            ARMS,
+            scheduler=address,
+            progress=kill_worker,
+            workerless_timeout_s=3.0,
+        )
+    assert len(ResultsFolder(lonely).done()) < 6
