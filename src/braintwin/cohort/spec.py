@@ -35,11 +35,11 @@ __all__ = [
     "TrialSettings",
     "arm_fingerprint",
     "file_arm",
-    "file_plan",
     "named_arm",
     "named_plan",
     "parse_arms",
     "resolve_plan",
+    "spec_plan",
 ]
 
 PlanFactory = Callable[[VirtualPatient, dt.date], TreatmentPlan]
@@ -96,24 +96,20 @@ def _plan_file_spec(path: Path) -> Any:
     return regimens.load_plan_file(path)
 
 
-def file_plan(path: str, digest: str, patient: VirtualPatient, start: dt.date) -> TreatmentPlan:
-    """Plan factory of a plan file (the same plan for every patient, from ``start``);
-    ``digest`` is the file's SHA-256 when the arm was made: a changed file is refused."""
+def spec_plan(spec: Any, patient: VirtualPatient, start: dt.date) -> TreatmentPlan:
+    """Plan factory of a regimen-library plan spec (``spec.to_plan(start)``): the same plan
+    for every patient. The spec itself travels to the workers, not the file's path."""
     del patient
-    p = Path(path)
-    if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
-        raise InputError(f"plan file {p.name} changed during the trial", "restore it")
-    plan: TreatmentPlan = _plan_file_spec(p).to_plan(start)
+    plan: TreatmentPlan = spec.to_plan(start)
     return plan
 
 
 def file_arm(path: Path) -> ArmSpec:
-    """The arm of a plan file (validated now), named after the file."""
+    """The arm of a plan file, read and validated now, named after the file. Its
+    fingerprint holds the spec's content, so a changed file cannot resume a trial."""
     if not path.is_file():
         raise InputError(f"plan file {path} does not exist", "check the path")
-    _plan_file_spec(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return ArmSpec(path.stem, functools.partial(file_plan, str(path.resolve()), digest))
+    return ArmSpec(path.stem, functools.partial(spec_plan, _plan_file_spec(path)))
 
 
 def parse_arms(text: str) -> tuple[ArmSpec, ...]:
