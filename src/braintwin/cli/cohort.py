@@ -65,7 +65,10 @@ def trial_run_cmd(
     out: Annotated[Path, typer.Argument(help="Results folder (created; reused to resume).")],
     n: Annotated[int, typer.Option("--n", help="Number of virtual patients.")] = 100,
     arms: Annotated[
-        str, typer.Option(help="Comma-separated plan names; the last is the control.")
+        str,
+        typer.Option(
+            help="Comma-separated plan names or plan files (.yaml/.json); the last is the control."
+        ),
     ] = "stupp,rt",
     seed: Annotated[int, typer.Option(help="Random seed of the patients (reproducible).")] = 0,
     workers: Annotated[
