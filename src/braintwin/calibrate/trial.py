@@ -43,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from braintwin.growth.observe import COMPARTMENT_REGIONS, density_from_segmentat
 from braintwin.growth.parameters import PRIORS, GrowthParameters
 from braintwin.growth.simulate import simulate
 from braintwin.growth.treatment import radiotherapy_alone, standard_stupp
+from braintwin.types.records import TreatmentPlan
 from braintwin.types.volume import Modality, Volume
 
 __all__ = [
@@ -64,12 +65,18 @@ __all__ = [
     "PATIENT_PRIORS",
     "PROGRESSION_RATIO",
     "SCHEDULES",
+    "START",
+    "ArmOutcome",
     "ArmResult",
     "VirtualPatient",
     "assessment_days",
+    "ball_brain",
     "draw_patients",
+    "patient_prior_sampler",
     "progression_day",
     "run_population",
+    "treat_patient",
+    "weekly_days",
 ]
 
 PATIENT_PRIORS = ("literature", "population")
@@ -100,6 +107,17 @@ class VirtualPatient:
     centre_mm: tuple[float, float, float]
 
 
+@dataclass(frozen=True)
+class ArmOutcome:
+    """One patient in one arm: progression (or censoring) day, whether it progressed, whether
+    the visible tumour vanished within 4 weeks, and the expected TC volume (mL) every week."""
+
+    day: float
+    progressed: bool
+    vanished_4w: bool
+    tc_ml: tuple[float, ...]
+
+
 @dataclass
 class ArmResult:
     """Per-arm outcomes: times (days), event flags, TC volumes (mL) at the weekly visits."""
@@ -110,7 +128,7 @@ class ArmResult:
     curves: list[np.ndarray]
 
 
-def _prior_sampler(population: dict[str, Any] | None, prior: str) -> Any:
+def patient_prior_sampler(population: dict[str, Any] | None, prior: str) -> Any:
     from braintwin.calibrate.population import load_population
     from braintwin.calibrate.priors import Prior, literature_prior
 
@@ -132,7 +150,7 @@ def draw_patients(
     prior: str = "population",
 ) -> list[VirtualPatient]:
     """``n`` virtual patients (seeded by ``rng``); (D_w, ρ) from ``prior`` (see module doc)."""
-    sampler = _prior_sampler(population, prior)
+    sampler = patient_prior_sampler(population, prior)
     theta = np.exp(sampler.sample(n, rng))
     names = list(sampler.names)
     a_lo, a_hi, _ = PRIORS["alpha"]
@@ -157,7 +175,8 @@ def draw_patients(
     return out
 
 
-def _ball(resolution_mm: float) -> tuple[Domain, np.ndarray]:
+def ball_brain(resolution_mm: float) -> tuple[Domain, np.ndarray]:
+    """The homogeneous white-matter ball of ``BRAIN_ML`` and its world coordinates (mm)."""
     radius = (3 * BRAIN_ML * 1000 / (4 * math.pi)) ** (1 / 3)
     n = math.ceil(2 * radius / resolution_mm) + 3
     aff = np.diag([resolution_mm] * 3 + [1.0])
@@ -167,6 +186,11 @@ def _ball(resolution_mm: float) -> tuple[Domain, np.ndarray]:
     r = np.sqrt(sum(w**2 for w in world))
     mask = Volume((r <= radius).astype(np.uint8), aff, Modality.MASK)
     return Domain.homogeneous(mask), np.stack(world)
+
+
+def weekly_days(horizon_days: float) -> np.ndarray:
+    """The weekly sample days 0, 7, ... up to ``horizon_days`` (where volumes are recorded)."""
+    return np.arange(0.0, horizon_days + 1e-9, 7.0)
 
 
 def progression_day(days: np.ndarray, tc_ml: np.ndarray) -> tuple[float, bool]:
@@ -192,19 +216,46 @@ def _simulate_arm(
     pat: VirtualPatient,
     domain: Domain,
     world: np.ndarray,
-    plan_name: str,
+    plan: TreatmentPlan,
     days: np.ndarray,
     solver: str,
 ) -> np.ndarray:
     r_tc = (3 * pat.tc_ml * 1000 / (4 * math.pi)) ** (1 / 3)
     dist = np.sqrt(sum((world[a] - pat.centre_mm[a]) ** 2 for a in range(3)))
-    seg = domain.volume(((dist <= r_tc) & domain.mask).astype(np.uint8) * 4, Modality.SEG)
+    core = (dist <= r_tc) & domain.mask
+    if not core.any():  # a core smaller than a voxel: the brain voxel nearest its centre
+        core[np.unravel_index(np.argmin(np.where(domain.mask, dist, np.inf)), dist.shape)] = True
+    seg = domain.volume(core.astype(np.uint8) * 4, Modality.SEG)
     u0 = density_from_segmentation(seg, brain_mask=domain.mask_volume(), params=pat.params)
-    plan = standard_stupp(START) if plan_name == "stupp" else radiotherapy_alone(START)
     tr = simulate(
-        u0, domain, pat.params, plan, days.tolist(), start_date=START, keep=[], solver=solver
+        u0, domain, pat.params, plan, days.tolist(), start_date=plan.start, keep=[], solver=solver
     )
     return np.asarray(tr.enhancing_expected_mm3, float) / 1000.0
+
+
+def treat_patient(
+    pat: VirtualPatient,
+    domain: Domain,
+    world: np.ndarray,
+    plans: Sequence[TreatmentPlan],
+    days: np.ndarray,
+    scans: np.ndarray,
+    *,
+    solver: str = "numba",
+    done: Callable[[int], None] | None = None,
+) -> list[ArmOutcome]:
+    """The trial engine: ``pat`` treated under each plan (day 0 = each plan's start), its
+    progression by the module's definition at the assessments ``scans`` (indices of ``days``)
+    and its TC volume every week. ``done(k)`` is called after plan ``k``."""
+    out = []
+    for k, plan in enumerate(plans):
+        tc = _simulate_arm(pat, domain, world, plan, days, solver)
+        d, e = progression_day(days[scans], tc[scans])
+        van = bool(np.any(tc[days <= 28.0] < MEASURABLE_ML))
+        out.append(ArmOutcome(d, e, van, tuple(float(x) for x in tc)))
+        if done is not None:
+            done(k)
+    return out
 
 
 def run_population(
@@ -230,24 +281,30 @@ def run_population(
     patients = draw_patients(
         n, rng, population=population, clearance_ratio=clearance_ratio, prior=prior
     )
-    domain, world = _ball(resolution_mm)
-    days = np.arange(0.0, horizon_days + 1e-9, 7.0)
+    domain, world = ball_brain(resolution_mm)
+    days = weekly_days(horizon_days)
     scans = assessment_days(days, schedule)
-    arms: dict[str, ArmResult] = {}
-    for a, arm in enumerate(("stupp", "rt_alone")):
-        t_ev, ev, van, curves = [], [], [], []
-        for i, pat in enumerate(patients):
-            tc = _simulate_arm(
-                pat, domain, world, "stupp" if arm == "stupp" else "rt", days, solver
-            )
-            d, e = progression_day(days[scans], tc[scans])
-            t_ev.append(d)
-            ev.append(e)
-            van.append(bool(np.any(tc[days <= 28.0] < MEASURABLE_ML)))
-            curves.append(tc)
+    names = ("stupp", "rt_alone")
+    plans = (standard_stupp(START), radiotherapy_alone(START))
+    per_patient = []
+    for i, pat in enumerate(patients):
+
+        def done(k: int, i: int = i) -> None:
             if progress is not None:
-                progress(f"in-silico trial: {arm} arm", (a * n + i + 1) / (2 * n))
-        arms[arm] = ArmResult(np.array(t_ev), np.array(ev), np.array(van), curves)
+                progress(f"in-silico trial: patient {i + 1}/{n}", (2 * i + k + 1) / (2 * n))
+
+        per_patient.append(
+            treat_patient(pat, domain, world, plans, days, scans, solver=solver, done=done)
+        )
+    arms: dict[str, ArmResult] = {}
+    for a, arm in enumerate(names):
+        rows = [p[a] for p in per_patient]
+        arms[arm] = ArmResult(
+            np.array([r.day for r in rows]),
+            np.array([r.progressed for r in rows]),
+            np.array([r.vanished_4w for r in rows]),
+            [np.asarray(r.tc_ml) for r in rows],
+        )
     hr, ci = cox_hazard_ratio(
         np.concatenate([arms["stupp"].days, arms["rt_alone"].days]),
         np.concatenate([arms["stupp"].events, arms["rt_alone"].events]),

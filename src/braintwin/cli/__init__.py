@@ -61,6 +61,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.fuzz",
     "braintwin.cli.plans",
     "braintwin.cli.target",
+    "braintwin.cli.cohort",
 )
 
 _registered = False
