@@ -116,6 +116,7 @@ class ArmOutcome:
     progressed: bool
     vanished_4w: bool
     tc_ml: tuple[float, ...]
+    total_dose_gy: float = 0.0  # radiotherapy delivered under the arm's plan (Gy)
 
 
 @dataclass
@@ -252,7 +253,8 @@ def treat_patient(
         tc = _simulate_arm(pat, domain, world, plan, days, solver)
         d, e = progression_day(days[scans], tc[scans])
         van = bool(np.any(tc[days <= 28.0] < MEASURABLE_ML))
-        out.append(ArmOutcome(d, e, van, tuple(float(x) for x in tc)))
+        dose = plan.radiotherapy.total_dose_gy if plan.radiotherapy is not None else 0.0
+        out.append(ArmOutcome(d, e, van, tuple(float(x) for x in tc), float(dose)))
         if done is not None:
             done(k)
     return out

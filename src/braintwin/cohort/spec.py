@@ -48,15 +48,14 @@ SIZES = ("residual", "literature")
 
 
 def resolve_plan(name: str, start: dt.date) -> TreatmentPlan:
-    """The plan called ``name`` starting on ``start`` (the one name -> plan resolver).
-
-    Uses the growth engine's standard plans today; the regimen library
-    (``braintwin.plan.regimens.regimen_plan``) replaces this one line when it lands.
-    """
-    from braintwin.growth.treatment import plan_by_name
+    """The plan called ``name`` starting on ``start`` (the one name -> plan resolver): a
+    regimen of the library (``braintwin plans list``; Stupp and RT alone with the 15 mm
+    margin of the current guideline, so their figures differ slightly from `eval population`,
+    which keeps the 20 mm of its published runs)."""
+    from braintwin.plan.regimens import regimen_plan
 
     try:
-        return plan_by_name(name, start)
+        return regimen_plan(name, start)
     except BraintwinError as err:
         raise InputError(f"unknown arm {name!r}", err.hint) from None
 
@@ -221,7 +220,11 @@ class PatientOutcome:
         )
         arms = {
             k: ArmOutcome(
-                float(v["day"]), bool(v["progressed"]), bool(v["vanished_4w"]), tuple(v["tc_ml"])
+                float(v["day"]),
+                bool(v["progressed"]),
+                bool(v["vanished_4w"]),
+                tuple(v["tc_ml"]),
+                float(v.get("total_dose_gy", 0.0)),
             )
             for k, v in data["arms"].items()
         }
