@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import math
 import pickle
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -115,34 +112,28 @@ def test_arms_are_picklable_specs_with_fingerprints() -> None:
     assert math.isclose(TrialSettings(n=2).horizon_days, 3 * 365.0)
 
 
-@dataclasses.dataclass(frozen=True)
-class _FakeSpec:
-    """Stands in for the regimen library's PlanSpec (its content decides its repr)."""
+def test_plan_file_arms_use_the_regimen_library_reader(tmp_path: Path) -> None:
+    from braintwin.plan.regimens import load_plan_file
 
-    text: str
-
-    def to_plan(self, start: dt.date) -> TreatmentPlan:
-        return standard_stupp(start)
-
-
-def test_plan_file_arms_use_the_regimen_library_reader(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = types.ModuleType("braintwin.plan.regimens")
-    fake.load_plan_file = lambda path: _FakeSpec(path.read_text())  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "braintwin.plan.regimens", fake)
     plan_file = tmp_path / "escalated.yaml"
-    plan_file.write_text("name: escalated\n")
+    plan_file.write_text(
+        "name: escalated\nradiotherapy: {phases: [{fractions: 30, dose_per_fraction_gy: 2.5}]}\n"
+    )
     arms = parse_arms(f"stupp,{plan_file}")
     assert [a.name for a in arms] == ["stupp", "escalated"]
     pat = draw_cohort(TrialSettings(n=2, brain="ball", sizes="residual"))[0]
     start = dt.date(2005, 1, 3)
-    assert arms[1].plan(pat, start) == standard_stupp(start)
-    assert pickle.loads(pickle.dumps(arms[1])).plan(pat, start) == standard_stupp(start)
-    plan_file.write_text("name: changed\n")  # an edited file is another arm (no resume)
+    want = load_plan_file(plan_file).to_plan(start)
+    assert arms[1].plan(pat, start) == want
+    assert pickle.loads(pickle.dumps(arms[1])).plan(pat, start) == want
+    plan_file.write_text(  # an edited file is another arm (no resume)
+        "name: escalated\nradiotherapy: {phases: [{fractions: 30, dose_per_fraction_gy: 2.4}]}\n"
+    )
     assert arm_fingerprint(parse_arms(str(plan_file))[0]) != arm_fingerprint(arms[1])
     with pytest.raises(InputError, match="does not exist"):
         parse_arms(str(tmp_path / "missing.json"))
-    monkeypatch.setitem(sys.modules, "braintwin.plan.regimens", None)  # a build without it
-    with pytest.raises(InputError, match="no plan-file reader"):
-        parse_arms(f"stupp,{plan_file}")
+    plan_file.write_text(
+        "name: bad\nradiotherapy: {phases: [{fractions: 50, dose_per_fraction_gy: 2}]}\n"
+    )
+    with pytest.raises(InputError, match="total dose 100"):
+        parse_arms(str(plan_file))

@@ -14,16 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from braintwin.calibrate.trial import PATIENT_PRIORS, SCHEDULES, ArmOutcome, VirtualPatient
 from braintwin.errors import BraintwinError, InputError
 from braintwin.growth.parameters import GrowthParameters
 from braintwin.types.records import TreatmentPlan
+
+if TYPE_CHECKING:
+    from braintwin.plan.regimens import PlanSpec
 
 __all__ = [
     "BRAINS",
@@ -83,24 +85,11 @@ def named_arm(name: str) -> ArmSpec:
 PLAN_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
 
-def _plan_file_spec(path: Path) -> Any:
-    """The regimen library's validated plan-file spec (``.to_plan(start)``)."""
-    try:  # the library's reader (JSON/YAML schema); absent from builds without it
-        regimens = importlib.import_module("braintwin.plan.regimens")
-    except ImportError:
-        raise InputError(
-            f"cannot read plan file {path.name}: this build has no plan-file reader",
-            "use a plan name (stupp, rt, hypo, none)",
-        ) from None
-    return regimens.load_plan_file(path)
-
-
-def spec_plan(spec: Any, patient: VirtualPatient, start: dt.date) -> TreatmentPlan:
-    """Plan factory of a regimen-library plan spec (``spec.to_plan(start)``): the same plan
-    for every patient. The spec itself travels to the workers, not the file's path."""
+def spec_plan(spec: PlanSpec, patient: VirtualPatient, start: dt.date) -> TreatmentPlan:
+    """Plan factory of a plan-file spec: the same plan for every patient. The validated spec
+    itself travels to the workers, not the file's path."""
     del patient
-    plan: TreatmentPlan = spec.to_plan(start)
-    return plan
+    return spec.to_plan(start)
 
 
 def file_arm(path: Path) -> ArmSpec:
@@ -108,7 +97,9 @@ def file_arm(path: Path) -> ArmSpec:
     fingerprint holds the spec's content, so a changed file cannot resume a trial."""
     if not path.is_file():
         raise InputError(f"plan file {path} does not exist", "check the path")
-    return ArmSpec(path.stem, functools.partial(spec_plan, _plan_file_spec(path)))
+    from braintwin.plan.regimens import load_plan_file
+
+    return ArmSpec(path.stem, functools.partial(spec_plan, load_plan_file(path)))
 
 
 def parse_arms(text: str) -> tuple[ArmSpec, ...]:

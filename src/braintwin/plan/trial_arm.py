@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from braintwin.calibrate.trial import VirtualPatient
-from braintwin.growth.parameters import PRIORS
+from braintwin.growth.parameters import PRIORS, RANGES
 from braintwin.plan.optimise import RadialEvaluator, optimise_plan
 from braintwin.plan.regimens import library
 from braintwin.types.records import TreatmentPlan
@@ -45,11 +45,14 @@ def patient_posterior(
     rng = np.random.default_rng(_seed(patient))
     a_lo, a_hi, _ = PRIORS["alpha"]
     p = patient.params
+
+    def draw(name: str, value: float) -> float:
+        lo, hi, _ = RANGES[name]  # the model's accepted range
+        return float(np.clip(value * math.exp(rng.normal(0.0, spread)), lo, hi))
+
     return [
         p.replace(
-            D_w=float(p.D_w * math.exp(rng.normal(0.0, spread))),
-            rho=float(p.rho * math.exp(rng.normal(0.0, spread))),
-            alpha=float(rng.uniform(a_lo, a_hi)),
+            D_w=draw("D_w", p.D_w), rho=draw("rho", p.rho), alpha=float(rng.uniform(a_lo, a_hi))
         )
         for _ in range(n)
     ]
