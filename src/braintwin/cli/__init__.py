@@ -59,6 +59,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.calibrate",
     "braintwin.cli.store",
     "braintwin.cli.fuzz",
+    "braintwin.cli.serve",
 )
 
 _registered = False
