@@ -2,7 +2,7 @@
 
 A throw-away home gets one admin, one patient with a SYNTHETIC visit (a skull-stripped sphere
 phantom with a label map, ingested through the twin like any upload), and a uvicorn server on
-127.0.0.1 in a subprocess (the same ``create_app`` as ``braintwin serve``, audit included).
+127.0.0.1 in a subprocess (``braintwin serve --no-worker``, audit included).
 Then each endpoint is hit for ``seconds`` by 1 and by 8 concurrent clients (threads with their
 own HTTP connection); requests/s and the 95th-percentile latency are reported.
 """
@@ -25,11 +25,7 @@ import numpy as np
 
 __all__ = ["free_port", "make_phantom", "run_bench", "wait_for_server"]
 
-_SERVER = (
-    "import sys, uvicorn\n"
-    "from braintwin.api import create_app\n"
-    "uvicorn.run(create_app(), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')\n"
-)
+_CLI = "from braintwin.cli import main; main()"
 
 
 def free_port() -> int:
@@ -148,7 +144,7 @@ def run_bench(
         port = free_port()
         env = {**os.environ, "BRAINTWIN_HOME": str(home)}
         env.pop("BRAINTWIN_DB_URL", None)
-        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], env=env)
+        proc = subprocess.Popen([sys.executable, "-c", _CLI, "serve", "--no-worker", "--port", str(port)], env=env)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for_server(base, proc)

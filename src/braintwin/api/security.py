@@ -45,8 +45,15 @@ _ISSUER = "braintwin"
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()
-# Verified when the account does not exist, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verified when the account does not exist, so a wrong name costs as much as a wrong
+    password (made on first use: hashing takes a noticeable fraction of a second)."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_hex(16)))
+    return _dummy[0]
 
 
 class TokenError(Exception):
@@ -75,7 +82,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; always spends one argon2 verification."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
