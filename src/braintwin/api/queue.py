@@ -150,10 +150,14 @@ def finish(
         return bool(res.rowcount == 1)
 
 
-def recover(db: ServiceDB) -> list[tuple[int, str]]:
-    """Requeue or fail every running job whose lease ran out; returns (id, new status)."""
+def recover(db: ServiceDB) -> list[tuple[int, str, dict[str, Any]]]:
+    """Requeue or fail every running job whose lease ran out; returns (id, status, params)."""
     now = utcnow()
-    out: list[tuple[int, str]] = []
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    expired = select(JobRow.id).where(JobRow.status == "running", JobRow.lease_until < now)
+    with db.reading() as s:  # the common case, no write transaction: nothing expired
+        if s.scalar(expired.limit(1)) is None:
+            return out
     with db.writing() as s:
         stmt = select(JobRow).where(JobRow.status == "running", JobRow.lease_until < now)
         if db.backend == "postgresql":
@@ -167,7 +171,7 @@ def recover(db: ServiceDB) -> list[tuple[int, str]]:
                 row.status, row.message = "failed", "failed"
                 row.error = f"{lost}; gave up after {row.attempts} attempt(s)"
                 row.finished_at, row.lease_until = now, None
-            out.append((row.id, row.status))
+            out.append((row.id, row.status, dict(row.params)))
     return out
 
 

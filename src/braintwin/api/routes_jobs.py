@@ -17,6 +17,7 @@ from braintwin.api.accounts import Principal
 from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, RowId, User, patient_access
 from braintwin.api.schemas import JobOut
+from braintwin.api.worker import recover_jobs
 from braintwin.store.service_models import JobRow
 
 __all__ = ["job_out", "router"]
@@ -64,7 +65,7 @@ def get_job(
     who: User,
     ctx: Ctx,
 ) -> JobOut:
-    queue.recover(ctx.db)  # a dead worker's job shows as requeued/failed without waiting
+    recover_jobs(ctx.db, ctx.store.home)  # a dead worker's job shows without waiting
     return job_out(_visible_job(ctx, who, job_id))
 
 
@@ -96,7 +97,7 @@ async def job_events(
     async def events() -> AsyncIterator[str]:
         last, start = "", time.monotonic()
         while time.monotonic() - start < ctx.settings.sse_max_s:
-            await run_in_threadpool(queue.recover, ctx.db)
+            await run_in_threadpool(recover_jobs, ctx.db, ctx.store.home)
             row = await run_in_threadpool(queue.get_job, ctx.db, job_id)
             if row is None:
                 return

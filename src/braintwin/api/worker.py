@@ -27,7 +27,7 @@ from braintwin.api.settings import ServiceSettings, uploads_dir
 from braintwin.errors import BraintwinError
 from braintwin.store import Store
 
-__all__ = ["Worker", "run_job"]
+__all__ = ["Worker", "recover_jobs", "run_job"]
 
 log = logging.getLogger("braintwin.worker")
 Progress = Callable[[str, float], None]
@@ -138,7 +138,7 @@ class Worker:
             signal.signal(signal.SIGTERM, self.stop)
         done, idle_since = 0, time.monotonic()
         while not self._stop.is_set():
-            queue.recover(self.db)
+            recover_jobs(self.db, self.store.home)
             job = queue.claim(self.db, self.name, self.settings.job_lease_s)
             if job is None:
                 if once or (max_idle_s and time.monotonic() - idle_since > max_idle_s):
@@ -172,5 +172,11 @@ class Worker:
                 shutil.rmtree(uploads_dir(self.store.home) / str(upload), ignore_errors=True)
 
 
-def discard_upload(home: Path, upload: str) -> None:
-    shutil.rmtree(uploads_dir(home) / upload, ignore_errors=True)
+def recover_jobs(db: ServiceDB, home: Path) -> int:
+    """Recover dead workers' jobs (:func:`queue.recover`); the uploads of jobs that failed
+    for good are removed. Returns how many jobs were recovered."""
+    recovered = queue.recover(db)
+    for _, status, params in recovered:
+        if status == "failed" and params.get("upload"):
+            shutil.rmtree(uploads_dir(home) / str(params["upload"]), ignore_errors=True)
+    return len(recovered)
