@@ -121,7 +121,7 @@ async def _record(ctx: ServiceContext, scope: Scope, status: int) -> None:
     who = state.get("principal")
     route = scope.get("route")
     params: dict[str, Any] = scope.get("path_params", {}) or {}
-    pid = params.get("pid")
+    pid = params.get("pid") or state.get("patient")  # routes naming it in the body
     date = params.get("date")
     extra = [
         f"{k}:{v}" for k, v in params.items() if k not in ("pid", "date") and len(str(v)) <= 40

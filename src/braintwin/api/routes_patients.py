@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from braintwin.api import accounts
 from braintwin.api.context import ServiceContext
@@ -53,6 +53,7 @@ def list_patients(who: User, ctx: Ctx) -> list[PatientOut]:
 @router.post("/patients", response_model=PatientCreated, status_code=201, name="create_patient")
 def create_patient(
     body: PatientCreate,
+    request: Request,
     who: User,
     ctx: Ctx,
 ) -> PatientCreated:
@@ -64,6 +65,7 @@ def create_patient(
     if team is None or (not who.is_admin and team not in who.teams):
         raise HTTPException(403, "you can only add patients to your own teams")
     pid = _pseudonym(ctx, body.identifier)
+    request.state.patient = pid
     created = ctx.store.add_patient(pid)
     if not created and not who.is_admin and not (accounts.patient_teams(ctx.db, pid) & who.teams):
         # the patient exists in another team: joining it needs an admin
@@ -76,6 +78,7 @@ def create_patient(
 @router.post("/patients/lookup", response_model=PatientCreated, name="lookup_patient")
 def lookup_patient(
     body: PatientLookup,
+    request: Request,
     who: User,
     ctx: Ctx,
 ) -> PatientCreated:
@@ -84,6 +87,7 @@ def lookup_patient(
     if not who.can_write:
         raise HTTPException(403, "researchers may not link identifiers to pseudonyms")
     pid = _pseudonym(ctx, body.identifier)
+    request.state.patient = pid
     patient_access(ctx, who, pid, write=False)
     names = accounts.visible_patients(ctx.db, who) or {}
     return PatientCreated(id=pid, created=False, teams=sorted(names.get(pid, [])))
