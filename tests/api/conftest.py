@@ -4,6 +4,8 @@
 teams and a researcher in team A, and two patients (one per team) each with a visit ingested
 through the twin from a small skull-stripped phantom (about 0.2 s). Requests are real HTTP
 (httpx). Workers are started by the tests that need them (``service.start_worker()``).
+``service`` is one server shared by the modules (session scope, to keep the suite fast); tests
+that break it on purpose (tampering, killed workers, fuzzing) start their own.
 """
 
 from __future__ import annotations
@@ -75,6 +77,21 @@ class Service:
         self.workers.append(proc)
         return proc
 
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            w.terminate()  # SIGTERM: the current job is finished first
+        for w in self.workers:
+            try:
+                w.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        self.workers.clear()
+
+    def staged(self) -> set[str]:
+        """Upload folders waiting for their ingest job."""
+        folder = self.home / "uploads"
+        return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
     def db(self) -> ServiceDB:
         return ServiceDB(Store.open(home=self.home).engine)
 
@@ -108,7 +125,7 @@ def _seed_home(home: Path, tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
     return patients, visits
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def make_service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., Service]]:
@@ -144,6 +161,6 @@ def make_service(
                 p.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(make_service: Callable[..., Service]) -> Service:
     return make_service()

@@ -61,7 +61,11 @@ def test_the_database_refuses_changes(service: Service) -> None:
                 conn.execute(sql)
 
 
-def test_verify_detects_changed_and_removed_records(service: Service) -> None:
+def test_verify_detects_changed_and_removed_records(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service()  # its own: the chain is broken on purpose
+    with service.client("admin") as c:
+        for _ in range(4):
+            c.get("/patients")
     ok = _cli(service, "verify")
     assert ok.returncode == 0, ok.stderr
     head = json.loads(ok.stdout.strip().splitlines()[-1])["head"]

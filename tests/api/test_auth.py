@@ -109,7 +109,9 @@ def test_security_headers_no_cors_no_leaks(service: Service) -> None:
     assert "access-control-allow-origin" not in pre.headers
     # malformed input: a one-line reason, no traceback, no path, no echo of the value
     with service.client("clin-a") as c:
-        bad = c.post("/patients", content=b"{not json", headers={"content-type": "application/json"})
+        bad = c.post(
+            "/patients", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 422 and "Traceback" not in bad.text
         echo = c.post("/patients", json={"identifier": "SECRET-ID-123" * 20, "team": "team-a"})
         assert echo.status_code == 422 and "SECRET-ID" not in echo.text

@@ -60,7 +60,11 @@ ENDPOINTS = [
     Endpoint("users", "GET", "/admin/users", "admin"),
     Endpoint("audit verify", "GET", "/admin/audit/verify", "admin"),
     Endpoint(
-        "assign patient", "POST", "/admin/patients/{pid}/teams", "admin", (204,),
+        "assign patient",
+        "POST",
+        "/admin/patients/{pid}/teams",
+        "admin",
+        (204,),
         body=lambda team: {"team": team},
     ),
 ]
@@ -85,7 +89,8 @@ def _call(svc: Service, c: httpx.Client, ep: Endpoint, team: str, tmp: Path) -> 
     path = ep.path.format(pid=svc.patients[team], date=svc.visit[team])
     if ep.upload:
         files = phantom_upload(tmp, seed=len(team))
-        return c.post(path, files=files, data={"date": "2021-09-01", "segment": "none"})
+        data = {"date": "2021-09-01", "segment": "none", "update_model": "false"}
+        return c.post(path, files=files, data=data)
     body = ep.body(team) if ep.body else None
     return c.request(ep.method, path, json=body)
 
@@ -136,7 +141,10 @@ def test_researcher_sees_pseudonyms_only(service: Service) -> None:
         ids = {p["id"] for p in listed}
         assert service.patients["team-a"] in ids and service.patients["team-b"] not in ids
         assert all(p["teams"] == ["team-a"] for p in listed)
-        assert c.post("/patients/lookup", json={"identifier": IDENTIFIERS["team-a"]}).status_code == 403
+        assert (
+            c.post("/patients/lookup", json={"identifier": IDENTIFIERS["team-a"]}).status_code
+            == 403
+        )
         cohort = c.get("/cohort/summary").json()
     assert cohort["patients"] == len(ids) and cohort["segmented_visits"] >= 1
     assert cohort["wt_volume_ml"]["median"] > 0
@@ -151,9 +159,12 @@ def test_clinician_registers_and_finds_own_patient(service: Service) -> None:
         found = c.post("/patients/lookup", json={"identifier": "MRN-NEW-777"}).json()
         assert found["id"] == pid
         # registering it again is idempotent
-        assert c.post("/patients", json={"identifier": "MRN-NEW-777", "team": "team-b"}).json()[
-            "created"
-        ] is False
+        assert (
+            c.post("/patients", json={"identifier": "MRN-NEW-777", "team": "team-b"}).json()[
+                "created"
+            ]
+            is False
+        )
     with service.client("clin-a") as c:  # another team can neither see nor claim it
         assert c.get(f"/patients/{pid}").status_code == 403
         r = c.post("/patients", json={"identifier": "MRN-NEW-777", "team": "team-a"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import socket
 import zipfile
 from pathlib import Path
@@ -38,7 +39,7 @@ def _zip(entries: dict[str, bytes], *, symlink: str | None = None) -> bytes:
             zf.writestr(name, data)
         if symlink:
             info = zipfile.ZipInfo(symlink)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, "/etc/passwd")
     return buf.getvalue()
 
@@ -72,24 +73,27 @@ CASES = {
 def test_bad_upload_is_refused_and_leaves_nothing(service: Service, case: str) -> None:
     files, status, reason = CASES[case]
     pid = service.patients["team-a"]
-    before = _jobs(service)
+    before, staged = _jobs(service), service.staged()
     with service.client("clin-a") as c:
         if files:
             data = {"date": "2021-06-01", "segment": "none"}
             r = c.post(f"/patients/{pid}/visits", files=files, data=data)
         else:  # text fields only (httpx sends those url-encoded)
-            body = b'--x\r\nContent-Disposition: form-data; name="date"\r\n\r\n2021-06-01\r\n--x--\r\n'
+            body = (
+                b'--x\r\nContent-Disposition: form-data; name="date"\r\n\r\n2021-06-01\r\n--x--\r\n'
+            )
             ctype = {"content-type": "multipart/form-data; boundary=x"}
             r = c.post(f"/patients/{pid}/visits", content=body, headers=ctype)
     assert r.status_code == status, r.text
     assert reason in r.json()["detail"]
-    assert list((service.home / "uploads").iterdir()) == []
+    assert service.staged() == staged
     assert _jobs(service) == before
 
 
 def test_bad_fields_and_non_multipart(service: Service, tmp_path: Path) -> None:
     pid = service.patients["team-a"]
     files = phantom_upload(tmp_path, 3)
+    staged = service.staged()
     with service.client("clin-a") as c:
         assert c.post(f"/patients/{pid}/visits", files=files).status_code == 422  # no date
         bad_date = c.post(f"/patients/{pid}/visits", files=files, data={"date": "01/06/2021"})
@@ -100,16 +104,17 @@ def test_bad_fields_and_non_multipart(service: Service, tmp_path: Path) -> None:
         assert bad_seg.status_code == 422
         as_json = c.post(f"/patients/{pid}/visits", json={"date": "2021-06-01"})
         assert as_json.status_code == 415
-    assert list((service.home / "uploads").iterdir()) == []
+    assert service.staged() == staged
 
 
 def test_oversized_upload_is_refused_while_streaming(service: Service) -> None:
     pid = service.patients["team-a"]
+    staged = service.staged()
     big = b"\x1f\x8b" + b"\0" * (17 * 1024 * 1024)  # over the test server's 16 MiB
     with service.client("clin-a") as c:
         r = c.post(f"/patients/{pid}/visits", files={"flair": big}, data={"date": "2021-06-01"})
     assert r.status_code == 413
-    assert list((service.home / "uploads").iterdir()) == []
+    assert service.staged() == staged
 
 
 def test_declared_5gb_upload_is_refused_before_reading(service: Service) -> None:
@@ -128,7 +133,12 @@ def test_declared_5gb_upload_is_refused_before_reading(service: Service) -> None
 
 
 def test_refusals_are_audited(service: Service) -> None:
-    lines = [ln for ln in audit.export_lines(service.db()) if '"upload_visit"' in ln]
-    outcomes = {int(ln.split('"outcome": ')[1].split(",")[0]) for ln in lines}
-    assert {413, 415, 422} <= outcomes
-    assert all(service.patients["team-a"] in ln for ln in lines)
+    pid = service.patients["team-b"]
+    with service.client("clin-b") as c:
+        for name in ("empty file", "not nifti", "zip bomb 1000:1"):
+            files = CASES[name][0]
+            c.post(f"/patients/{pid}/visits", files=files, data={"date": "2021-06-01"})
+    records = [json.loads(x) for x in audit.export_lines(service.db())]
+    mine = [r for r in records if r["action"] == "upload_visit" and r["actor"] == "clin-b"]
+    assert [r["outcome"] for r in mine[-3:]] == [422, 415, 413]
+    assert all(r["patient_id"] == pid and r["role"] == "clinician" for r in mine[-3:])
