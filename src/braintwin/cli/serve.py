@@ -40,7 +40,12 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Start one job worker beside the API.")
+        bool,
+        typer.Option(
+            "--workers-inline/--no-worker",
+            help="Start one job worker process beside the API (default), or none "
+            "(then run `braintwin worker` yourself).",
+        ),
     ] = True,
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
