@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 from sqlalchemy import Engine
@@ -18,6 +19,10 @@ class ServiceDB:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite admits one writer; its busy handler sleeps with back-off (up to 100 ms) while
+        # waiting, so this process's threads queue on a mutex first (another process's
+        # writer is still waited for by the busy handler).
+        self._one_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
@@ -35,5 +40,6 @@ class ServiceDB:
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:
         """One transaction, committed on success and rolled back on any exception."""
-        with self._write() as s, s.begin():
+        guard = self._one_writer or contextlib.nullcontext()
+        with guard, self._write() as s, s.begin():
             yield s
