@@ -57,6 +57,7 @@ CASES = {
     "not nifti": ({"flair": b"MZ\x90\0" + b"x" * 2000}, 415, "not a NIfTI file"),
     "gzip not nifti": ({"flair": gzip.compress(b"hello" * 200)}, 415, "not NIfTI"),
     "lying header": ({"flair": _nifti_gz((64, 64, 64), (8, 8, 8))}, 422, "declares more"),
+    "gzip bomb nifti": ({"flair": _nifti_gz((512, 512, 80))}, 413, "larger than the upload limit"),
     "2d image": ({"flair": _nifti_gz((32, 32))}, 422, "must be 3D"),
     "zip slip": ({"dicom": _zip({"../../evil.dcm": DICOM_LIKE})}, 422, "'..'"),
     "absolute path": ({"dicom": _zip({"/etc/cron.d/x": DICOM_LIKE})}, 422, "absolute path"),
@@ -142,3 +143,14 @@ def test_refusals_are_audited(service: Service) -> None:
     mine = [r for r in records if r["action"] == "upload_visit" and r["actor"] == "clin-b"]
     assert [r["outcome"] for r in mine[-3:]] == [422, 415, 413]
     assert all(r["patient_id"] == pid and r["role"] == "clinician" for r in mine[-3:])
+
+
+def test_real_files_pass_the_content_checks(brats_case: Path) -> None:
+    # real label maps compress ~300:1 and carry header extensions: both must pass
+    from braintwin.api.settings import ServiceSettings
+    from braintwin.api.sniff import check_nifti
+
+    files = sorted(brats_case.glob("*.nii.gz"))
+    assert len(files) >= 5
+    for f in files:
+        check_nifti(f, f.name, ServiceSettings())
