@@ -144,7 +144,9 @@ def run_bench(
         port = free_port()
         env = {**os.environ, "BRAINTWIN_HOME": str(home)}
         env.pop("BRAINTWIN_DB_URL", None)
-        proc = subprocess.Popen([sys.executable, "-c", _CLI, "serve", "--no-worker", "--port", str(port)], env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CLI, "serve", "--no-worker", "--port", str(port)], env=env
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for_server(base, proc)

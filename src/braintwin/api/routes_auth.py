@@ -15,6 +15,7 @@ from braintwin.api.schemas import (
     TokenOut,
 )
 from braintwin.api.security import issue_access_token, verify_password
+from braintwin.store.records import as_utc
 
 __all__ = ["router"]
 
@@ -69,7 +70,8 @@ def create_token(
         raise HTTPException(403, "log in with a password to create API tokens")
     token_id, token = accounts.create_api_token(ctx.db, who.name, body.name, body.days)
     row = next(t for t in accounts.list_api_tokens(ctx.db, who.user_id) if t.id == token_id)
-    return ApiTokenCreated(id=token_id, name=body.name, token=token, expires_at=row.expires_at)
+    expires = None if row.expires_at is None else as_utc(row.expires_at)
+    return ApiTokenCreated(id=token_id, name=body.name, token=token, expires_at=expires)
 
 
 @router.get("/tokens", response_model=list[ApiTokenInfo], name="list_tokens")
@@ -78,8 +80,8 @@ def list_tokens(who: User, ctx: Ctx) -> list[ApiTokenInfo]:
         ApiTokenInfo(
             id=t.id,
             name=t.name,
-            created_at=t.created_at,
-            expires_at=t.expires_at,
+            created_at=as_utc(t.created_at),
+            expires_at=None if t.expires_at is None else as_utc(t.expires_at),
             revoked=t.revoked_at is not None,
         )
         for t in accounts.list_api_tokens(ctx.db, who.user_id)

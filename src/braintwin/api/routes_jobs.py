@@ -18,6 +18,7 @@ from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, RowId, User, patient_access
 from braintwin.api.schemas import JobOut
 from braintwin.api.worker import recover_jobs
+from braintwin.store.records import as_utc
 from braintwin.store.service_models import JobRow
 
 __all__ = ["job_out", "router"]
@@ -36,8 +37,8 @@ def job_out(row: JobRow) -> JobOut:
         attempts=row.attempts,
         result=row.result,
         error=row.error,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
+        created_at=as_utc(row.created_at),
+        finished_at=None if row.finished_at is None else as_utc(row.finished_at),
     )
 
 

@@ -132,12 +132,18 @@ class Worker:
     def stop(self, *_: object) -> None:
         self._stop.set()
 
-    def run(self, *, once: bool = False, max_idle_s: float | None = None) -> int:
-        """Process jobs until stopped (SIGTERM/SIGINT finish the current job first)."""
+    def run(
+        self, *, once: bool = False, max_idle_s: float | None = None, parent: int | None = None
+    ) -> int:
+        """Process jobs until stopped (SIGTERM finishes the current job first). ``parent``: stop
+        as well when that process is gone (``serve``'s own worker; uvicorn ends ``serve`` by
+        re-raising the signal it caught, so ``serve`` cannot always stop the worker itself)."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
         done, idle_since = 0, time.monotonic()
         while not self._stop.is_set():
+            if parent is not None and os.getppid() != parent:
+                break
             recover_jobs(self.db, self.store.home)
             job = queue.claim(self.db, self.name, self.settings.job_lease_s)
             if job is None:

@@ -63,7 +63,8 @@ def serve(
     ctx = ServiceContext.open(url=db)
     proc = None
     if worker:
-        cmd = [sys.executable, "-c", _MAIN, "worker"] + (["--db", db] if db else [])
+        cmd = [sys.executable, "-c", _MAIN, "worker", "--parent", str(os.getpid())]
+        cmd += ["--db", db] if db else []
         proc = subprocess.Popen(cmd, env=os.environ.copy())
     scheme = "https" if ssl_certfile else "http"
     typer.echo(
@@ -92,6 +93,9 @@ def serve(
 def worker_cmd(
     once: Annotated[bool, typer.Option("--once", help="Exit when the queue is empty.")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between polls of an empty queue.")] = 0.5,
+    parent: Annotated[
+        int | None, typer.Option(hidden=True, help="Stop when this process is gone.")
+    ] = None,
     db: Annotated[str | None, _DB] = None,
 ) -> None:
     """Run background jobs (ingest, model update, forecast) from the database queue."""
@@ -101,7 +105,7 @@ def worker_cmd(
 
     w = Worker(Store.open(url=db), ServiceSettings.from_env(), poll_s=poll)
     typer.echo(f"worker {w.name} started", err=True)
-    n = w.run(once=once)
+    n = w.run(once=once, parent=parent)
     typer.echo(f"worker {w.name} stopped after {n} job(s)", err=True)
 
 
