@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import Service
 
-BUDGET_S = 40
+BUDGET_S = 30
 
 
 @pytest.fixture(scope="module")

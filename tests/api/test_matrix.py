@@ -35,6 +35,8 @@ ENDPOINTS = [
     Endpoint("volumes", "GET", "/patients/{pid}/visits/{date}/volumes", "read"),
     Endpoint("volume file", "GET", "/patients/{pid}/visits/{date}/volumes/segmentation", "read"),
     Endpoint("forecasts", "GET", "/patients/{pid}/forecasts", "read"),
+    Endpoint("report", "GET", "/patients/{pid}/report", "read"),
+    Endpoint("native export", "GET", "/patients/{pid}/visits/{date}/export", "read"),
     Endpoint("upload visit", "POST", "/patients/{pid}/visits", "write", (202,), upload=True),
     Endpoint("update model", "POST", "/patients/{pid}/update", "write", (202,)),
     Endpoint(

@@ -182,6 +182,7 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
     from braintwin.api import (
         routes_admin,
         routes_auth,
+        routes_exports,
         routes_jobs,
         routes_model,
         routes_patients,
@@ -204,6 +205,7 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
         routes_visits,
         routes_model,
         routes_jobs,
+        routes_exports,
         routes_admin,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
