@@ -41,8 +41,8 @@ IDENTIFIERS = {"team-a": "MRN-4711-ALPHA", "team-b": "MRN-0815-BRAVO"}
 CLI = "from braintwin.cli import main; main()"
 TEST_ENV = {
     "BRAINTWIN_API_JOB_LEASE_S": "1.5",
-    "BRAINTWIN_API_MAX_UPLOAD_BYTES": str(16 * 1024 * 1024),
-    "BRAINTWIN_API_MAX_UNPACKED_BYTES": str(64 * 1024 * 1024),
+    "BRAINTWIN_API_MAX_UPLOAD_BYTES": str(32 * 1024 * 1024),
+    "BRAINTWIN_API_MAX_UNPACKED_BYTES": str(128 * 1024 * 1024),
 }
 
 

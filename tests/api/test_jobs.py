@@ -170,3 +170,38 @@ def test_sigkilled_worker_leaves_no_half_written_twin(
     with Store.open(home=svc.home) as st:  # opening tidies what the killed writes left
         assert st.verify().ok
         assert len(st.visit_dates(pid)) == 2
+
+
+@pytest.mark.slow
+def test_real_dicom_zip_is_ingested_and_deidentified(
+    service: Service, shared_data: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    series = shared_data / "dicom" / "siemens_skyra_mprage"
+    if not series.is_dir():
+        pytest.skip("the shared DICOM series is absent")
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(series.glob("*.dcm")):
+            zf.write(f, f"PATIENT_NAME_FOLDER/{f.name}")  # folder names are not kept
+    if not service.workers:
+        service.start_worker()
+    with service.client("clin-b") as c:
+        pid = c.post("/patients", json={"identifier": "DICOM-CASE-1", "team": "team-b"}).json()[
+            "id"
+        ]
+        job = c.post(
+            f"/patients/{pid}/visits",
+            files={"dicom": archive.read_bytes()},
+            data={"segment": "none", "update_model": "false", "date": "2013-03-08"},
+        ).json()
+    (done,) = _wait(service, [job["id"]], 300)
+    assert done["status"] == "done", done["error"]
+    assert done["result"]["modalities"] == ["t1"]
+    with service.client("clin-b") as c:
+        (visit,) = c.get(f"/patients/{pid}/visits").json()
+        assert visit["date"] < "2013-03-08"  # shifted
+        vol = c.get(f"/patients/{pid}/visits/{visit['date']}/volumes/t1")
+    assert vol.status_code == 200 and vol.content[:2] == b"\x1f\x8b"
+    assert b"PATIENT_NAME_FOLDER" not in vol.content
