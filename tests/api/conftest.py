@@ -6,6 +6,9 @@ through the twin from a small skull-stripped phantom (about 0.2 s). Requests are
 (httpx). Workers are started by the tests that need them (``service.start_worker()``).
 ``service`` is one server shared by the modules (session scope, to keep the suite fast); tests
 that break it on purpose (tampering, killed workers, fuzzing) start their own.
+
+With ``BRAINTWIN_TEST_API_BACKEND=postgresql`` (and ``BRAINTWIN_TEST_PG_URL``) every server,
+worker and seeding runs on PostgreSQL, each server in a fresh schema; default: SQLite.
 """
 
 from __future__ import annotations
@@ -92,8 +95,15 @@ class Service:
         folder = self.home / "uploads"
         return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
+    @property
+    def db_url(self) -> str | None:
+        return self.env.get("BRAINTWIN_DB_URL")
+
+    def open_store(self) -> Store:
+        return Store.open(url=self.db_url, home=self.home)
+
     def db(self) -> ServiceDB:
-        return ServiceDB(Store.open(home=self.home).engine)
+        return ServiceDB(self.open_store().engine)
 
 
 def phantom_upload(folder: Path, seed: int, size: int = 40) -> dict[str, bytes]:
@@ -101,8 +111,8 @@ def phantom_upload(folder: Path, seed: int, size: int = 40) -> dict[str, bytes]:
     return {"flair": img.read_bytes(), "seg": seg.read_bytes()}
 
 
-def _seed_home(home: Path, tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
-    store = Store.open(home=home)
+def _seed_home(home: Path, tmp: Path, url: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    store = Store.open(url=url, home=home)
     db = ServiceDB(store.engine)
     for name, (role, teams) in USERS.items():
         accounts.add_user(db, name, role, PASSWORD, teams)
@@ -130,13 +140,17 @@ def make_service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
+    cleanup: list[Callable[[], None]] = []
 
     def make(**env: str) -> Service:
         tmp = tmp_path_factory.mktemp("svc")
         home = tmp / "home"
-        patients, visits = _seed_home(home, tmp)
+        url = _pg_schema(cleanup) if os.environ.get(BACKEND_ENV) == "postgresql" else None
+        patients, visits = _seed_home(home, tmp, url)
         full_env = {**os.environ, **TEST_ENV, **env, "BRAINTWIN_HOME": str(home)}
         full_env.pop("BRAINTWIN_DB_URL", None)
+        if url is not None:
+            full_env["BRAINTWIN_DB_URL"] = url
         port = free_port()
         cmd = [sys.executable, "-c", CLI, "serve", "--no-worker", "--port", str(port)]
         proc = subprocess.Popen(cmd, env=full_env)
@@ -159,6 +173,36 @@ def make_service(
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+    for drop in cleanup:
+        drop()
+
+
+BACKEND_ENV = "BRAINTWIN_TEST_API_BACKEND"
+
+
+def _pg_schema(cleanup: list[Callable[[], None]]) -> str:
+    """A fresh schema on the test PostgreSQL server; its URL (dropped at the end)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("BRAINTWIN_TEST_PG_URL")
+    if not base:
+        pytest.skip("BRAINTWIN_TEST_PG_URL is not set")
+    schema = f"bt_svc_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    cleanup.append(drop)
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

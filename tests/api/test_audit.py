@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from braintwin.api import audit
 
@@ -55,10 +56,15 @@ def test_reads_writes_and_denials_are_recorded(service: Service) -> None:
 
 
 def test_the_database_refuses_changes(service: Service) -> None:
-    with sqlite3.connect(service.home / "braintwin.db") as conn:
-        for sql in ("UPDATE audit SET outcome = 200", "DELETE FROM audit WHERE id = 1"):
-            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-                conn.execute(sql)
+    engine = service.db().engine
+    for sql in ("UPDATE audit SET outcome = 200", "DELETE FROM audit WHERE id = 1"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(sql))
+
+
+def _sql(engine: Engine, sql: str, **params: object) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
 
 
 def test_verify_detects_changed_and_removed_records(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -69,24 +75,24 @@ def test_verify_detects_changed_and_removed_records(make_service) -> None:  # ty
     ok = _cli(service, "verify")
     assert ok.returncode == 0, ok.stderr
     head = json.loads(ok.stdout.strip().splitlines()[-1])["head"]
-    db = service.home / "braintwin.db"
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER audit_no_update")  # an attacker with database access
-    conn.execute("DROP TRIGGER audit_no_delete")
-    (original,) = conn.execute("SELECT outcome FROM audit WHERE id = 3").fetchone()
-    conn.execute("UPDATE audit SET outcome = 299 WHERE id = 3")
-    conn.commit()
+    engine = service.db().engine
+    # an attacker with database access switches the append-only triggers off
+    if engine.dialect.name == "postgresql":
+        _sql(engine, "ALTER TABLE audit DISABLE TRIGGER audit_append_only")
+    else:
+        _sql(engine, "DROP TRIGGER audit_no_update")
+        _sql(engine, "DROP TRIGGER audit_no_delete")
+    with engine.connect() as conn:
+        original = conn.execute(text("SELECT outcome FROM audit WHERE id = 3")).scalar_one()
+    _sql(engine, "UPDATE audit SET outcome = 299 WHERE id = 3")
     changed = _cli(service, "verify")
     assert changed.returncode == 2 and "record 3 was changed" in changed.stderr
     assert json.loads(changed.stdout.strip().splitlines()[-1])["first_bad_id"] == 3
     # undo the change; then remove a record in the middle instead
-    conn.execute("UPDATE audit SET outcome = ? WHERE id = 3", (original,))
-    conn.commit()
+    _sql(engine, "UPDATE audit SET outcome = :o WHERE id = 3", o=original)
     assert _cli(service, "verify").returncode == 0
-    conn.execute("DELETE FROM audit WHERE id = 5")
-    conn.commit()
+    _sql(engine, "DELETE FROM audit WHERE id = 5")
     removed = _cli(service, "verify")
     assert removed.returncode == 2 and "record 6: a record before it was removed" in removed.stderr
-    conn.close()
     # the head kept from before: the broken chain's head differs (truncation: test_db.py)
     assert json.loads(removed.stdout.strip().splitlines()[-1])["head"] != head

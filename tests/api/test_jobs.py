@@ -18,8 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from braintwin.store import Store
-
 from .conftest import Service, phantom_upload
 
 FAST = {"segment": "none", "update_model": "false"}
@@ -167,7 +165,7 @@ def test_sigkilled_worker_leaves_no_half_written_twin(
     svc.start_worker()
     (done,) = _wait(svc, [again["id"]], 60)
     assert done["status"] == "done" and done["attempts"] == 1
-    with Store.open(home=svc.home) as st:  # opening tidies what the killed writes left
+    with svc.open_store() as st:  # opening tidies what the killed writes left
         assert st.verify().ok
         assert len(st.visit_dates(pid)) == 2
 
