@@ -67,7 +67,7 @@ def test_no_server_error_under_fuzzing(service: Service, user: str, tmp_path: Pa
     ops = summary["operations"]
     # within the time budget on a loaded machine most, ideally all, operations get their turn
     assert ops["total"] >= 25 and ops["tested"] >= 0.8 * ops["total"], ops
-    assert summary["test_cases"]["generated"] >= 200
+    assert summary["test_cases"]["generated"] >= 100  # ~120-1200 within the budget
     # the patient routes were reached with real data, not only refused
     reached = summary["valid_rates"].get("GET /api/v1/patients/{pid}/visits", {})
     assert user != "admin" or sum(v.get("accepted", 0) for v in reached.values()) > 0
