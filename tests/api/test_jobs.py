@@ -122,14 +122,25 @@ def test_progress_by_polling_and_server_sent_events(service: Service, tmp_path: 
         assert c.get("/jobs/999999").status_code == 404
 
 
-def test_forecast_without_segmented_visit_fails_with_reason(service: Service) -> None:
+def test_bad_input_fails_the_job_with_a_one_line_reason(service: Service, tmp_path: Path) -> None:
     if not service.workers:
         service.start_worker()
     with service.client("clin-a") as c:
         pid = c.post("/patients", json={"identifier": "EMPTY-1", "team": "team-a"}).json()["id"]
-        job = c.post(f"/patients/{pid}/forecasts", json={"days": 90}).json()
-    (done,) = _wait(service, [job["id"]], 60)
-    assert done["status"] == "failed" and "no visits" in str(done["error"])
+        forecast = c.post(f"/patients/{pid}/forecasts", json={"days": 90}).json()
+        future = c.post(
+            f"/patients/{pid}/visits",
+            files=phantom_upload(tmp_path, 4242),
+            data={"date": "2099-01-01", **FAST},
+        ).json()
+    done = _wait(service, [forecast["id"], future["id"]], 60)
+    assert [j["status"] for j in done] == ["failed", "failed"]
+    assert "no visits" in str(done[0]["error"])
+    assert "in the future" in str(done[1]["error"])
+    for j in done:  # one line, no server path
+        assert "\n" not in str(j["error"]) and str(service.home) not in str(j["error"])
+    with service.client("clin-a") as c:
+        assert c.get(f"/patients/{pid}/visits").json() == []  # nothing stored
 
 
 def test_sigkilled_worker_leaves_no_half_written_twin(

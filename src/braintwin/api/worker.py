@@ -156,6 +156,12 @@ class Worker:
             idle_since = time.monotonic()
         return done
 
+    def _scrub(self, message: str) -> str:
+        """The message without server paths (clients see job errors)."""
+        for path, name in ((uploads_dir(self.store.home), "<upload>"), (self.store.home, "<home>")):
+            message = message.replace(str(path.resolve()), name).replace(str(path), name)
+        return message
+
     def process(self, job: queue.Claimed) -> None:
         beat = _Beat(self.db, job.id, self.name, self.settings.job_lease_s)
         beat.start()
@@ -164,7 +170,7 @@ class Worker:
         try:
             result = run_job(self.store, job, beat.report)
         except BraintwinError as err:
-            error = str(err)
+            error = self._scrub(str(err))
         except Exception as err:  # reported on the job without a traceback (logged here)
             log.exception("job %s failed", job.id)
             error = f"internal error ({type(err).__name__}); see the worker's log"
