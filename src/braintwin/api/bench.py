@@ -69,21 +69,23 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 
     raise RuntimeError("the server did not start in time")
 
 
-def _prepare(home: Path, size: int) -> tuple[str, str, str]:
-    """Admin token, patient pseudonym and visit date in a fresh home."""
+def _prepare(home: Path, size: int, db_url: str | None) -> tuple[str, str, str]:
+    """Admin token, patient pseudonym and visit date in a fresh home (and ``db_url``: a
+    scratch database; the bench's account and patient get random names)."""
     from braintwin.api import accounts
     from braintwin.api.db import ServiceDB
     from braintwin.store import Store
     from braintwin.twin import IngestOptions, Twin
     from braintwin.types import Modality
 
-    store = Store.open(home=home)
+    store = Store.open(url=db_url, home=home)
     db = ServiceDB(store.engine)
-    accounts.add_user(db, "bench-admin", "admin", "bench-password-" + os.urandom(8).hex())
+    tag = os.urandom(4).hex()
+    accounts.add_user(db, f"bench-{tag}", "admin", "bench-password-" + os.urandom(8).hex())
     accounts.add_team(db, "bench")
-    _, token = accounts.create_api_token(db, "bench-admin", "bench", 1)
+    _, token = accounts.create_api_token(db, f"bench-{tag}", "bench", 1)
     img, seg = make_phantom(home / "phantom", size)
-    twin = Twin.open("bench-patient", store=store, create=True)
+    twin = Twin.open(f"bench-patient-{tag}", store=store, create=True)
     opts = IngestOptions(
         modality=Modality.FLAIR,
         segment=None,
@@ -136,14 +138,20 @@ def _measure(url: str, token: str, clients: int, seconds: float) -> dict[str, An
 
 
 def run_bench(
-    *, seconds: float = 3.0, size: int = 96, echo: Callable[[str], Any] = print
+    *,
+    seconds: float = 3.0,
+    size: int = 96,
+    db_url: str | None = None,
+    echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="braintwin-bench-") as tmp:
         home = Path(tmp) / "home"
-        token, pid, date = _prepare(home, size)
+        token, pid, date = _prepare(home, size, db_url)
         port = free_port()
         env = {**os.environ, "BRAINTWIN_HOME": str(home)}
         env.pop("BRAINTWIN_DB_URL", None)
+        if db_url:
+            env["BRAINTWIN_DB_URL"] = db_url
         proc = subprocess.Popen(
             [sys.executable, "-c", _CLI, "serve", "--no-worker", "--port", str(port)], env=env
         )
@@ -174,7 +182,7 @@ def run_bench(
         "seconds_per_level": seconds,
         "volume_edge_voxels": size,
         "largest_volume_file_bytes": size_b,
-        "backend": "sqlite",
+        "backend": "postgresql" if db_url else "sqlite",
         "cpu_count": os.cpu_count(),
         **results,
     }

@@ -241,12 +241,16 @@ def audit_export(
 def bench_api(
     seconds: Annotated[float, typer.Option(help="Measuring time per endpoint and level.")] = 3.0,
     size: Annotated[int, typer.Option(help="Edge of the synthetic volume (voxels).")] = 96,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="A scratch database URL (default: SQLite in a temporary home)."),
+    ] = None,
 ) -> None:
     """Requests/s and p95 latency of the patient list, a visit's measurements and a volume
     download, with 1 and 8 concurrent clients, against a real server on 127.0.0.1."""
     from braintwin.api.bench import run_bench
 
-    emit_json(run_bench(seconds=seconds, size=size, echo=typer.echo))
+    emit_json(run_bench(seconds=seconds, size=size, db_url=db, echo=typer.echo))
 
 
 def register(app: typer.Typer) -> None:
