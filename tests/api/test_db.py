@@ -131,3 +131,21 @@ def test_the_database_refuses_audit_changes(db: ServiceDB) -> None:
         with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
             conn.execute(text(sql))
     assert audit.verify(db).ok
+
+
+def test_stale_uploads_without_a_job_are_removed(tmp_path: Path) -> None:
+    from braintwin.api.settings import uploads_dir
+    from braintwin.api.worker import tidy_uploads
+
+    store = Store.open(home=tmp_path / "home")
+    db = ServiceDB(store.engine)
+    root = uploads_dir(store.home)
+    for name in ("orphan", "queued", "fresh"):
+        (root / name).mkdir()
+    old = time.time() - 7200
+    for name in ("orphan", "queued"):
+        os.utime(root / name, (old, old))
+    queue.enqueue(db, "ingest", "BT-AAAAAAAAAA", {"upload": "queued"}, "t", 2)
+    assert tidy_uploads(db, store.home) == 1
+    assert sorted(p.name for p in root.iterdir()) == ["fresh", "queued"]
+    store.close()

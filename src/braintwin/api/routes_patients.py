@@ -62,6 +62,8 @@ def create_patient(
     if not who.can_write:
         raise HTTPException(403, "researchers cannot create patients")
     team = accounts.team_id(ctx.db, body.team)
+    if team is None and who.is_admin:
+        raise HTTPException(404, "no such team (create it first)")
     if team is None or (not who.is_admin and team not in who.teams):
         raise HTTPException(403, "you can only add patients to your own teams")
     pid = _pseudonym(ctx, body.identifier)

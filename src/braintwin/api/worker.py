@@ -27,7 +27,7 @@ from braintwin.api.settings import ServiceSettings, uploads_dir
 from braintwin.errors import BraintwinError
 from braintwin.store import Store
 
-__all__ = ["Worker", "recover_jobs", "run_job"]
+__all__ = ["Worker", "recover_jobs", "run_job", "tidy_uploads"]
 
 log = logging.getLogger("braintwin.worker")
 Progress = Callable[[str, float], None]
@@ -141,6 +141,7 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
         done, idle_since = 0, time.monotonic()
+        tidy_uploads(self.db, self.store.home)
         while not self._stop.is_set():
             if parent is not None and os.getppid() != parent:
                 break
@@ -177,11 +178,37 @@ class Worker:
         finally:
             beat.stopped.set()
             beat.join()
-        queue.finish(self.db, job.id, self.name, result=result, error=error)
-        if job.kind == "ingest":
+        mine = queue.finish(self.db, job.id, self.name, result=result, error=error)
+        if mine and job.kind == "ingest":  # (not mine: another worker took it over)
             upload = job.params.get("upload")
             if upload:  # the job is final either way: its files are no longer needed
                 shutil.rmtree(uploads_dir(self.store.home) / str(upload), ignore_errors=True)
+
+
+def tidy_uploads(db: ServiceDB, home: Path, min_age_s: float = 3600.0) -> int:
+    """Remove upload folders that no queued or running job refers to (a server killed while
+    receiving, a job row removed by hand), once older than ``min_age_s``. Returns how many."""
+    from sqlalchemy import select
+
+    from braintwin.store.service_models import JobRow
+
+    with db.reading() as s:
+        live = {
+            str(p.get("upload"))
+            for p in s.scalars(
+                select(JobRow.params).where(JobRow.status.in_(("queued", "running")))
+            )
+        }
+    removed = 0
+    for folder in uploads_dir(home).iterdir():
+        try:
+            old = time.time() - folder.stat().st_mtime > min_age_s
+        except OSError:
+            continue
+        if old and folder.name not in live:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def recover_jobs(db: ServiceDB, home: Path) -> int:
