@@ -214,3 +214,23 @@ def test_real_dicom_zip_is_ingested_and_deidentified(
         vol = c.get(f"/patients/{pid}/visits/{visit['date']}/volumes/t1")
     assert vol.status_code == 200 and vol.content[:2] == b"\x1f\x8b"
     assert b"PATIENT_NAME_FOLDER" not in vol.content
+
+
+@pytest.mark.slow
+def test_forecast_job_and_its_maps(service: Service) -> None:
+    if not service.workers:
+        service.start_worker()
+    pid = service.patients["team-b"]
+    with service.client("clin-b") as c:
+        job = c.post(f"/patients/{pid}/forecasts", json={"days": 60}).json()
+    (done,) = _wait(service, [job["id"]], 600)
+    assert done["status"] == "done", done["error"]
+    with service.client("clin-b") as c:
+        forecasts = c.get(f"/patients/{pid}/forecasts").json()
+        assert forecasts and forecasts[-1]["volumes"]
+        fc = forecasts[-1]
+        vol = c.get(f"/patients/{pid}/forecasts/{fc['id']}/volumes/{fc['volumes'][0]}")
+        assert vol.status_code == 200 and vol.content[:2] == b"\x1f\x8b"
+        assert c.get(f"/patients/{pid}").json()["forecasts"] >= 1
+    with service.client("clin-a") as c:  # another team
+        assert c.get(f"/patients/{pid}/forecasts").status_code == 403
