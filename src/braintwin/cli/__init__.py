@@ -62,6 +62,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.plans",
     "braintwin.cli.target",
     "braintwin.cli.cohort",
+    "braintwin.cli.serve",
 )
 
 _registered = False

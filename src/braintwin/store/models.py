@@ -188,3 +188,8 @@ class EventRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     braintwin_version: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The service's tables share this metadata (one schema, one migration history); imported last
+# because they build on the classes above.
+from braintwin.store import service_models as _service_models  # noqa: E402, F401

@@ -1,0 +1,29 @@
+"""Reports and native-space exports over HTTP: contents, pseudonyms only, authorisation."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from .conftest import IDENTIFIERS, Service
+
+
+def test_report_and_export(service: Service) -> None:
+    pid, date = service.patients["team-a"], service.visit["team-a"]
+    with service.client("res-a") as c:
+        report = c.get(f"/patients/{pid}/report")
+        assert report.status_code == 200, report.text
+        assert report.headers["content-type"].startswith("text/html")
+        assert report.headers["content-disposition"].startswith("attachment")
+        assert pid in report.text and IDENTIFIERS["team-a"] not in report.text
+        export = c.get(f"/patients/{pid}/visits/{date}/export")
+        assert export.status_code == 200, export.text
+    names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()
+    suffixes = {n.rsplit(".", 1)[-1] for n in names}
+    assert {"gz", "dcm", "stl", "csv"} <= suffixes, names
+    assert not any(IDENTIFIERS["team-a"] in n for n in names)
+    with service.client("clin-b") as c:
+        assert c.get(f"/patients/{pid}/report").status_code == 403
+        assert c.get(f"/patients/{pid}/visits/{date}/export").status_code == 403
+    with service.client(None) as c:
+        assert c.get(f"/patients/{pid}/report").status_code == 401
