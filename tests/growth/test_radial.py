@@ -242,12 +242,12 @@ def test_agrees_with_3d_simulate_on_a_centred_ball(D: float, rho: float) -> None
     progression within two weeks (measured: equal)."""
     from braintwin.calibrate.forecasting import MEASURABLE_ML, RANO_VOLUME_RATIO
     from braintwin.calibrate.forecasting import time_to_progression as ttp
-    from braintwin.calibrate.trial import _ball
+    from braintwin.calibrate.trial import ball_brain
     from braintwin.growth import density_from_segmentation, simulate
     from braintwin.growth.profile import equivalent_radius_mm
     from braintwin.types.volume import Modality
 
-    domain, world = _ball(2.0)
+    domain, world = ball_brain(2.0)
     core = (np.sqrt((world**2).sum(axis=0)) <= 15.0) & domain.mask
     seg = domain.volume(core.astype(np.uint8) * 4, Modality.SEG)
     p = GrowthParameters(D_w=D, rho=rho)

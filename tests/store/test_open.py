@@ -23,6 +23,14 @@ TABLES = {
     "artifacts",
     "artifact_volumes",
     "events",
+    # the service (migration 0002): accounts, care teams, tokens, the job queue, the audit chain
+    "users",
+    "teams",
+    "team_members",
+    "patient_teams",
+    "api_tokens",
+    "jobs",
+    "audit",
 }
 
 
