@@ -143,6 +143,29 @@ def test_bad_input_fails_the_job_with_a_one_line_reason(service: Service, tmp_pa
         assert c.get(f"/patients/{pid}/visits").json() == []  # nothing stored
 
 
+def test_plan_requests_are_checked_and_need_a_calibrated_model(service: Service) -> None:
+    if not service.workers:
+        service.start_worker()
+    with service.client("clin-a") as c:
+        assert "stupp" in {r["name"] for r in c.get("/plans").json()}
+        pid = c.post("/patients", json={"identifier": "PLANS-1", "team": "team-a"}).json()["id"]
+        bad = c.post(f"/patients/{pid}/plans/compare", json={"plans": ["stup"]})
+        assert bad.status_code == 400 and "unknown plan 'stup'" in bad.json()["detail"]
+        over = {
+            "name": "x",
+            "radiotherapy": {"phases": [{"fractions": 50, "dose_per_fraction_gy": 2}]},
+        }
+        bad = c.post(f"/patients/{pid}/plans/compare", json={"custom": [over]})
+        assert bad.status_code == 400 and "total dose 100" in bad.json()["detail"]
+        assert c.post(f"/patients/{pid}/plans/compare", json={}).status_code == 400
+        job = c.post(f"/patients/{pid}/plans/compare", json={"plans": ["stupp"]}).json()
+    (done,) = _wait(service, [job["id"]], 60)
+    assert done["status"] == "failed"
+    assert "no calibrated growth model" in str(done["error"]) and "\n" not in str(done["error"])
+    with service.client("clin-a") as c:
+        assert c.get(f"/patients/{pid}/plans").json() == []
+
+
 def test_sigkilled_worker_leaves_no_half_written_twin(
     make_service: Callable[..., Service], tmp_path: Path
 ) -> None:

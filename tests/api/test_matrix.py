@@ -42,6 +42,24 @@ ENDPOINTS = [
     Endpoint(
         "forecast", "POST", "/patients/{pid}/forecasts", "write", (202,), lambda t: {"days": 90}
     ),
+    Endpoint("plan results", "GET", "/patients/{pid}/plans", "read"),
+    Endpoint("regimen library", "GET", "/plans", "any"),
+    Endpoint(
+        "compare plans",
+        "POST",
+        "/patients/{pid}/plans/compare",
+        "write",
+        (202,),
+        lambda t: {"plans": ["stupp", "rt"], "n_samples": 2},
+    ),
+    Endpoint(
+        "optimise plan",
+        "POST",
+        "/patients/{pid}/plans/optimise",
+        "write",
+        (202,),
+        lambda t: {"objective": "dose", "maxiter": 1, "n_samples": 2, "search_samples": 2},
+    ),
     # a date with no visit: passing authorisation shows as 404 (nothing is deleted)
     Endpoint("delete visit", "DELETE", "/patients/{pid}/visits/1999-01-01", "write", (404,)),
     Endpoint(

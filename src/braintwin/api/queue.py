@@ -33,7 +33,7 @@ __all__ = [
     "recover",
 ]
 
-JOB_KINDS = ("ingest", "update", "forecast")
+JOB_KINDS = ("ingest", "update", "forecast", "compare_plans", "optimise_plan")
 TERMINAL = ("done", "failed")
 
 

@@ -1,8 +1,5 @@
-"""The growth model: forecasts (listed, downloaded) and jobs that update or forecast.
-
-Plans and plan comparisons (``braintwin.plan``, ``Twin.compare_plans``) are not exposed yet:
-:data:`PLAN_ROUTES_HOOK` names where their routes belong once that API is settled.
-"""
+"""The growth model: forecasts (listed, downloaded), treatment plans (the regimen library,
+plan comparisons and optimisations) and the jobs that update, forecast, compare or optimise."""
 
 from __future__ import annotations
 
@@ -19,15 +16,20 @@ from braintwin.api.accounts import Principal
 from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, Pid, RowId, User, patient_access
 from braintwin.api.routes_jobs import job_out
-from braintwin.api.schemas import ForecastOut, ForecastRequest, JobOut
+from braintwin.api.schemas import (
+    ForecastOut,
+    ForecastRequest,
+    JobOut,
+    PlanCompareRequest,
+    PlanOptimiseRequest,
+    PlanResultOut,
+    RegimenOut,
+)
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow
 
-__all__ = ["PLAN_ROUTES_HOOK", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["model"])
-#: Where plan routes go: ``POST /patients/{pid}/plans/compare`` → a "plan" job in
-#: :mod:`braintwin.api.worker` calling ``Twin.compare_plans`` (not built yet).
-PLAN_ROUTES_HOOK = "braintwin.api.routes_model"
 
 
 def _enqueue(
@@ -120,3 +122,78 @@ def download_forecast_volume(
         media_type="application/gzip",
         filename=f"{pid}_forecast{forecast_id}_{name}.nii.gz",
     )
+
+
+@router.get("/plans", response_model=list[RegimenOut], name="list_regimens")
+def list_regimens(who: User) -> list[RegimenOut]:
+    """The regimen library (names usable in plan comparisons)."""
+    from braintwin.plan.regimens import library
+
+    del who  # any signed-in user
+    return [
+        RegimenOut(
+            name=s.name,
+            title=s.title,
+            reference=s.reference,
+            total_dose_gy=s.total_dose_gy,
+            fractions=s.radiotherapy.n_fractions if s.radiotherapy else 0,
+            temozolomide=s.temozolomide is not None,
+        )
+        for s in library().values()
+    ]
+
+
+def _check_plans(names: list[str], custom: list[dict[str, Any]]) -> None:
+    """Refuse unknown names and invalid inline specs now (400), not in the worker."""
+    from braintwin.errors import InputError
+    from braintwin.plan.regimens import library, parse_plan_spec
+
+    unknown = [n for n in names if n not in library()]
+    if unknown:
+        raise HTTPException(400, f"unknown plan {unknown[0]!r}: see GET /api/v1/plans")
+    try:
+        specs = [parse_plan_spec(c, "custom plan") for c in custom]
+    except InputError as err:
+        raise HTTPException(400, err.message) from None
+    all_names = names + [s.name for s in specs]
+    if not all_names:
+        raise HTTPException(400, "no plans to compare: give 'plans' and/or 'custom'")
+    if len(set(all_names)) != len(all_names):
+        raise HTTPException(400, "plan names repeat: give each plan once")
+
+
+@router.post(
+    "/patients/{pid}/plans/compare", response_model=JobOut, status_code=202, name="compare_plans"
+)
+def compare_plans(body: PlanCompareRequest, pid: Pid, who: User, ctx: Ctx) -> JobOut:
+    """Queue a plan comparison under the twin's posterior (``braintwin plans compare``)."""
+    _check_plans(body.plans, body.custom)
+    return _enqueue(ctx, who, pid, "compare_plans", body.model_dump())
+
+
+@router.post(
+    "/patients/{pid}/plans/optimise", response_model=JobOut, status_code=202, name="optimise_plan"
+)
+def optimise_plan(body: PlanOptimiseRequest, pid: Pid, who: User, ctx: Ctx) -> JobOut:
+    """Queue a plan optimisation (``braintwin plans optimise``)."""
+    _check_plans([body.reference], [])
+    return _enqueue(ctx, who, pid, "optimise_plan", body.model_dump())
+
+
+@router.get("/patients/{pid}/plans", response_model=list[PlanResultOut], name="list_plan_results")
+def list_plan_results(pid: Pid, who: User, ctx: Ctx) -> list[PlanResultOut]:
+    """Stored plan comparisons and optimisations of the patient, oldest first."""
+    patient_access(ctx, who, pid, write=False)
+    out = []
+    for kind in ("plan_comparison", "plan_optimisation"):
+        for art in ctx.store.artifacts(pid, kind, load_volumes=False):
+            out.append(
+                PlanResultOut(
+                    id=art.id,
+                    kind=kind,
+                    from_visit=art.visit_date,
+                    created_at=art.created_at,
+                    result=art.payload,
+                )
+            )
+    return sorted(out, key=lambda r: r.id)

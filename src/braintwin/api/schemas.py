@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,6 +134,49 @@ class VolumeOut(BaseModel):
 
 class ForecastRequest(_Strict):
     days: int = Field(ge=1, le=3650)
+
+
+class PlanCompareRequest(_Strict):
+    """Plans by library name (``GET /plans``) and/or inline plan specs (docs/plans.md)."""
+
+    plans: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._+-]{1,64}$")]] = Field(
+        default_factory=list, max_length=20
+    )
+    custom: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
+    horizon_days: int = Field(default=730, ge=28, le=3650)
+    n_samples: int = Field(default=64, ge=2, le=256)
+    target: Literal["margin", "model"] = "margin"
+    allow_prior: bool = False
+
+
+class PlanOptimiseRequest(_Strict):
+    objective: Literal["ttp", "dose"] = "ttp"
+    risk: Literal["cvar", "mean"] = "cvar"
+    reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9._+-]{1,64}$")] = "stupp"
+    horizon_days: int = Field(default=730, ge=28, le=3650)
+    n_samples: int = Field(default=64, ge=2, le=256)
+    search_samples: int = Field(default=12, ge=2, le=64)
+    maxiter: int = Field(default=12, ge=1, le=100)
+    allow_prior: bool = False
+
+
+class RegimenOut(BaseModel):
+    name: str
+    title: str
+    reference: str
+    total_dose_gy: float
+    fractions: int
+    temozolomide: bool
+
+
+class PlanResultOut(BaseModel):
+    """A stored plan comparison or optimisation (the twin's artifact, as JSON)."""
+
+    id: int
+    kind: Literal["plan_comparison", "plan_optimisation"]
+    from_visit: dt.date | None
+    created_at: dt.datetime
+    result: dict[str, Any]
 
 
 class ForecastOut(BaseModel):

@@ -104,10 +104,56 @@ def _forecast(store: Store, pid: str, params: dict[str, Any], progress: Progress
     return {"target_date": str(last + dt.timedelta(days=int(params["days"]))), "notes": fc.notes}
 
 
+def _compare_plans(
+    store: Store, pid: str, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    from braintwin.plan.regimens import library, parse_plan_spec
+    from braintwin.twin import Twin
+    from braintwin.twin.planning import compare_twin_plans
+
+    specs = [library()[n] for n in params["plans"]]
+    specs += [parse_plan_spec(c, "custom plan") for c in params["custom"]]
+    cmp = compare_twin_plans(
+        Twin.open(pid, store=store),
+        specs,
+        horizon_days=float(params["horizon_days"]),
+        n_samples=int(params["n_samples"]),
+        target=params["target"],
+        allow_prior=bool(params["allow_prior"]),
+        progress=progress,
+    )
+    return {"plans": [s.to_dict() for s in cmp.summaries], "notes": cmp.notes}
+
+
+def _optimise_plan(
+    store: Store, pid: str, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    from braintwin.twin import Twin
+
+    opt = Twin.open(pid, store=store).optimise_plan(
+        params["reference"],
+        objective=params["objective"],
+        risk=params["risk"],
+        horizon_days=float(params["horizon_days"]),
+        n_samples=int(params["n_samples"]),
+        search_samples=int(params["search_samples"]),
+        maxiter=int(params["maxiter"]),
+        allow_prior=bool(params["allow_prior"]),
+        progress=progress,
+    )
+    return {
+        "best": opt.result.best.model_dump(mode="json"),
+        "plans": [s.to_dict() for s in opt.verification.summaries],
+        "binding_constraints": opt.result.binding,
+    }
+
+
 _HANDLERS: dict[str, Callable[[Store, str, dict[str, Any], Progress], dict[str, Any]]] = {
     "ingest": _ingest,
     "update": _update,
     "forecast": _forecast,
+    "compare_plans": _compare_plans,
+    "optimise_plan": _optimise_plan,
 }
 
 

@@ -8,7 +8,7 @@ audit trail records pseudonyms only.
 * ``teams`` / ``team_members`` / ``patient_teams``: care teams (clinicians) and research groups;
   a user sees the patients of the teams they belong to (admins see all).
 * ``api_tokens``: revocable tokens for scripts; only their SHA-256 is stored.
-* ``jobs``: the database job queue (ingest, model update, forecast) with the lease a worker
+* ``jobs``: the database job queue (ingest, model update, forecast, plan comparison and optimisation) with the lease a worker
   renews by heartbeat; an expired lease means the worker died and the job is retried or failed.
 * ``audit``: append-only, hash-chained record of every request touching patient data (the
   migration adds triggers refusing UPDATE and DELETE).
