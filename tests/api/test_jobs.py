@@ -255,5 +255,14 @@ def test_forecast_job_and_its_maps(service: Service) -> None:
         vol = c.get(f"/patients/{pid}/forecasts/{fc['id']}/volumes/{fc['volumes'][0]}")
         assert vol.status_code == 200 and vol.content[:2] == b"\x1f\x8b"
         assert c.get(f"/patients/{pid}").json()["forecasts"] >= 1
+        # now calibrated: the target volumes (NIfTI + RTSTRUCT, native grid) as a zip
+        tv = c.get(f"/patients/{pid}/targets/export")
+        assert tv.status_code == 200, tv.text
+        import io
+        import zipfile
+
+        names = set(zipfile.ZipFile(io.BytesIO(tv.content)).namelist())
+        assert {"ctv_model.nii.gz", "ctv_standard.nii.gz", "ctv_rtstruct.dcm"} <= names
     with service.client("clin-a") as c:  # another team
         assert c.get(f"/patients/{pid}/forecasts").status_code == 403
+        assert c.get(f"/patients/{pid}/targets/export").status_code == 403

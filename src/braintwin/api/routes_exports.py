@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
@@ -78,13 +79,23 @@ def export_visit_zip(pid: Pid, date: VisitDate, who: User, ctx: Ctx) -> FileResp
     except ValueError as err:
         raise HTTPException(422, "the visit date must be YYYY-MM-DD") from err
     visit = Twin(ctx.store, pid).visit(day)
+    return _zip_response(
+        f"{pid}_{date}_export.zip",
+        lambda out: export_visit(visit, out, native=True, patient_id=pid),
+    )
+
+
+def _zip_response(name: str, write: Callable[[Path], list[Path]]) -> FileResponse:
+    """Run ``write(folder)`` in a scratch folder and answer everything it wrote there as one
+    zip (the scratch folder is removed after the response, or at once on error)."""
     folder = _scratch()
     try:
-        written = export_visit(visit, folder / "out", native=True, patient_id=pid)
-        archive = folder / f"{pid}_{date}_export.zip"
+        out = folder / "out"
+        write(out)
+        archive = folder / name
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in written:
-                zf.write(f, f.relative_to(folder / "out"))
+            for f in sorted(p for p in out.rglob("*") if p.is_file()):
+                zf.write(f, f.relative_to(out))
     except BaseException:
         import shutil
 
@@ -92,4 +103,25 @@ def export_visit_zip(pid: Pid, date: VisitDate, who: User, ctx: Ctx) -> FileResp
         raise
     return FileResponse(
         archive, media_type="application/zip", filename=archive.name, background=_cleanup(folder)
+    )
+
+
+@router.get(
+    "/patients/{pid}/targets/export",
+    response_class=FileResponse,
+    name="export_target_volumes",
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export_targets_zip(pid: Pid, who: User, ctx: Ctx) -> FileResponse:
+    """Target volumes of the twin's last modelled visit in the native grid as a zip: GTV,
+    standard CTV (GTV + 15 mm in the brain) and the equal-volume model CTV as NIfTI, and one
+    DICOM RTSTRUCT with its (de-identified) reference series (``braintwin plans ctv``)."""
+    from braintwin.twin import Twin
+    from braintwin.twin.targets import export_target_volumes, twin_target_volumes
+
+    patient_access(ctx, who, pid, write=False)
+    twin = Twin(ctx.store, pid)
+    targets = twin_target_volumes(twin)
+    return _zip_response(
+        f"{pid}_targets.zip", lambda out: export_target_volumes(twin, targets, out, native=True)
     )
