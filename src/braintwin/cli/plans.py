@@ -205,7 +205,9 @@ def compare_cmd(
     ] = None,
     horizon_days: Annotated[int, typer.Option("--horizon-days", help="Days to follow.")] = 730,
     samples: Annotated[int, typer.Option("--samples", help="Posterior samples per plan.")] = 64,
-    workers: Annotated[int, typer.Option("--workers", help="Processes (CPU cores).")] = 1,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Processes (default: the usable cores).")
+    ] = None,
     target: Annotated[
         str,
         typer.Option(
@@ -222,6 +224,7 @@ def compare_cmd(
 ) -> None:
     """Compare plans for one patient: posterior predictive volume, time to progression,
     progression-free probability at 6 and 12 months, normal-brain dose."""
+    from braintwin.parallel import usable_cores
     from braintwin.twin import Twin
 
     twin = Twin.open(patient, store=open_store(db))
@@ -232,7 +235,7 @@ def compare_cmd(
             start=parse_date(start),
             horizon_days=float(horizon_days),
             n_samples=samples,
-            workers=workers,
+            workers=workers or usable_cores(),
             target=target,
             allow_prior=allow_prior,
             progress=update,
@@ -286,7 +289,10 @@ def optimise_cmd(
         int, typer.Option("--search-samples", help="Samples during the search.")
     ] = 12,
     maxiter: Annotated[int, typer.Option("--maxiter", help="Optimiser generations.")] = 12,
-    workers: Annotated[int, typer.Option("--workers", help="Processes for the 3D check.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Processes for the 3D check (default: the usable cores)."),
+    ] = None,
     allow_prior: Annotated[
         bool, typer.Option("--allow-prior", help="Optimise under the prior of a one-visit twin.")
     ] = False,
@@ -298,6 +304,7 @@ def optimise_cmd(
     import yaml
 
     from braintwin.atomic import atomic_write
+    from braintwin.parallel import usable_cores
     from braintwin.twin import Twin
 
     twin = Twin.open(patient, store=open_store(db))
@@ -311,7 +318,7 @@ def optimise_cmd(
             n_samples=samples,
             search_samples=search_samples,
             maxiter=maxiter,
-            workers=workers,
+            workers=workers or usable_cores(),
             allow_prior=allow_prior,
             progress=update,
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from braintwin.cohort.results import ResultsFolder
 from braintwin.cohort.spec import ArmSpec, PatientOutcome, PatientSpec, TrialSettings
 from braintwin.cohort.task import run_patient
 from braintwin.errors import InputError
+from braintwin.parallel import usable_cores
 
 __all__ = ["TrialRun", "connect", "run_trial"]
 
@@ -49,14 +49,6 @@ class TrialRun:
     @property
     def patients_per_s(self) -> float:
         return self.computed / self.seconds if self.seconds > 0 else 0.0
-
-
-def _cores() -> int:
-    """Cores this process may run on (a container's limit, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _start_hint(address: str) -> str:
@@ -94,7 +86,7 @@ def connect(
         finally:
             client.close()
         return
-    n = workers if workers is not None else _cores()
+    n = workers if workers is not None else usable_cores()
     if n < 1:
         raise InputError(f"--workers must be at least 1, not {n}")
     with warnings.catch_warnings():  # another cluster's port in use: Dask picks a free one
