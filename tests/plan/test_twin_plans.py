@@ -110,6 +110,10 @@ def test_compare_and_optimise_plans(
     search = opt.result.search
     assert search["best"]["cvar10_ttp_days"] >= search["reference"]["cvar10_ttp_days"]
     assert [x.name for x in opt.verification.summaries] == ["stupp", best.name]
+    better, verdict = opt.verdict()
+    assert (
+        verdict.startswith("on all 4 samples the optimised plan") and ("NOT" in verdict) != better
+    )
 
 
 @pytest.mark.slow

@@ -334,6 +334,8 @@ def optimise_cmd(
     )
     typer.echo(f"  check with the 3D model, {ver.n_samples} samples:")
     _table(ver.summaries)
+    better, verdict = opt.verdict()
+    typer.secho(f"  {verdict}", fg=None if better else typer.colors.YELLOW)
     for note in res.notes:
         typer.echo(f"  note: {note}")
     if out is not None:
@@ -355,6 +357,7 @@ def optimise_cmd(
                 "optimised": best_s.to_dict(),
                 "search": res.search,
                 "binding_constraints": res.binding,
+                "beats_reference_on_all_samples": better,
                 "seconds": res.seconds,
             }
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,6 +171,14 @@ class PlanSimulator:
                 progress("initial densities", (i + 1) / len(params))
         return cls(problem, params, initial, posterior.last_date, start, horizon_days, notes)
 
+    def spread_samples(self, k: int) -> list[int]:
+        """``k`` sample indices evenly spaced in growth speed 2·sqrt(D_w ρ), slowest to fastest:
+        a small search subset that still holds the fast growers that set a plan's worst case."""
+        speed = np.array([p.front_speed_mm_per_day for p in self.params])
+        order = np.argsort(speed, kind="stable")
+        k = max(2, min(k, order.size))
+        return [int(order[i]) for i in np.linspace(0, order.size - 1, k).round().astype(int)]
+
     @property
     def days(self) -> np.ndarray:
         """Assessment days from the plan start (weekly, 0 .. horizon)."""
@@ -181,7 +189,7 @@ class PlanSimulator:
         plan: TreatmentPlan | None,
         *,
         dose: np.ndarray | None = None,
-        samples: slice | None = None,
+        samples: slice | Sequence[int] | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> PlanOutcome:
         """Posterior predictive of ``plan`` (its ``start`` must be this simulator's start)."""
@@ -190,7 +198,8 @@ class PlanSimulator:
         lead = float((self.start - self.last_visit).days)
         days = self.days
         t = (lead + days).tolist()
-        idx = range(len(self.params))[samples or slice(None)]
+        all_idx = range(len(self.params))
+        idx = all_idx[samples] if isinstance(samples, slice) else (samples or all_idx)
         vols = np.zeros((len(idx), days.size))
         ttp = np.zeros(len(idx))
         t0 = time.perf_counter()

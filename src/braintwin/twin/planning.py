@@ -92,6 +92,33 @@ class OptimisedPlans:
     result: OptimisationResult
     verification: PlanComparison
 
+    def verdict(self) -> tuple[bool, str]:
+        """Whether the optimised plan beats the reference on *all* posterior samples (the
+        search saw a subset), and a sentence saying so."""
+        ref, best = self.verification.summaries
+        risk = self.result.risk
+        key = "cvar10_ttp_days" if risk == "cvar" else "mean_ttp_days"
+        r, b = getattr(ref, key), getattr(best, key)
+        what = "CVaR10 of time to progression" if risk == "cvar" else "mean time to progression"
+        if self.result.objective == "ttp":
+            ok = b > r
+            text = f"{what}: {b / 30.44:.1f} vs {r / 30.44:.1f} months"
+        else:
+            pfs_ok = (best.p_pfs_12m or 0.0) >= (ref.p_pfs_12m or 0.0)
+            ok = best.total_dose_gy < ref.total_dose_gy and pfs_ok and b >= r
+            text = (
+                f"{best.total_dose_gy:.1f} vs {ref.total_dose_gy:.1f} Gy; P(progression-free at "
+                f"12 months) {best.p_pfs_12m} vs {ref.p_pfs_12m}; {what} {b / 30.44:.1f} vs "
+                f"{r / 30.44:.1f} months"
+            )
+        n = self.verification.n_samples
+        if ok:
+            return True, f"on all {n} samples the optimised plan beats {ref.name} ({text})"
+        return False, (
+            f"on all {n} samples the optimised plan does NOT beat {ref.name} ({text}): "
+            f"keep {ref.name}, or search on more samples (--search-samples)"
+        )
+
 
 def optimise_twin_plan(
     ref: TwinRef,
@@ -119,7 +146,7 @@ def optimise_twin_plan(
     post = planning_posterior(ref, allow_prior=allow_prior)
     day0 = _start(post, start)
     sim = PlanSimulator.build(post, day0, horizon_days=horizon_days, n_samples=n_samples)
-    evaluator = ModelEvaluator(sim, max(2, min(search_samples, n_samples)))
+    evaluator = ModelEvaluator(sim, sim.spread_samples(search_samples))
     result = optimise_plan(
         evaluator,
         reference,
@@ -142,6 +169,9 @@ def optimise_twin_plan(
     if store:
         payload = result.to_json()
         payload["verification"] = verification.to_json()
+        payload["beats_reference_on_all_samples"] = OptimisedPlans(result, verification).verdict()[
+            0
+        ]
         payload["posterior_source"] = post.source
         ref.store.save_artifact(ref.id, "plan_optimisation", payload, visit_date=post.last_date)
     return OptimisedPlans(result, verification)
