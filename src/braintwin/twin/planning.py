@@ -106,10 +106,12 @@ class OptimisedPlans:
         else:
             pfs_ok = (best.p_pfs_12m or 0.0) >= (ref.p_pfs_12m or 0.0)
             ok = best.total_dose_gy < ref.total_dose_gy and pfs_ok and b >= r
+            p_best, p_ref = (
+                "n/a" if p is None else f"{p:.2f}" for p in (best.p_pfs_12m, ref.p_pfs_12m)
+            )
             text = (
                 f"{best.total_dose_gy:.1f} vs {ref.total_dose_gy:.1f} Gy; P(progression-free at "
-                f"12 months) {best.p_pfs_12m} vs {ref.p_pfs_12m}; {what} {b / 30.44:.1f} vs "
-                f"{r / 30.44:.1f} months"
+                f"12 months) {p_best} vs {p_ref}; {what} {b / 30.44:.1f} vs {r / 30.44:.1f} months"
             )
         n = self.verification.n_samples
         if ok:
