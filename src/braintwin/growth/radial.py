@@ -50,6 +50,7 @@ from braintwin.growth.observe import ObservationThresholds
 from braintwin.growth.parameters import GrowthParameters
 from braintwin.growth.profile import SegmentationGeometry, geometry_density
 from braintwin.growth.radial_reference import run_numpy
+from braintwin.growth.treatment import plan_events
 from braintwin.types.records import TreatmentPlan
 
 __all__ = [
@@ -156,19 +157,7 @@ class _Schedule:
 
 def _schedule(plan: TreatmentPlan | None, times: np.ndarray, offset: float) -> _Schedule:
     t_end = float(times[-1])
-    fractions: list[tuple[float, float]] = []
-    edges: list[float] = []
-    margin = 0.0
-    if plan is not None:
-        if plan.radiotherapy is not None:
-            margin = plan.radiotherapy.target_margin_mm
-            fractions = sorted(
-                (f.day - offset, f.dose_gy)
-                for f in plan.radiotherapy.fractions
-                if 0 <= f.day - offset <= t_end
-            )
-        for course in plan.chemotherapy:
-            edges += [course.start_day - offset, course.end_day - offset]
+    fractions, edges, margin = plan_events(plan, offset, t_end)
     cand = np.sort(
         np.array([0.0, *times, *(t for t, _ in fractions), *(t for t in edges if 0 < t < t_end)])
     )

@@ -39,7 +39,7 @@ from braintwin.growth.observe import ObservationThresholds
 from braintwin.growth.parameters import GrowthParameters
 from braintwin.growth.solvers import get_solver, stable_dt
 from braintwin.growth.trajectory import Trajectory
-from braintwin.growth.treatment import chemo_kill_rate, target_dose_map
+from braintwin.growth.treatment import chemo_kill_rate, plan_events, target_dose_map
 from braintwin.types.records import TreatmentPlan
 from braintwin.types.volume import Volume
 
@@ -280,20 +280,8 @@ def simulate(
     offset = 0.0
     if plan is not None and start_date is not None:
         offset = plan.day_of(start_date)
-    fractions: list[tuple[float, float]] = []
-    chemo_edges: list[float] = []
-    margin = 0.0
-    if plan is not None:
-        if plan.radiotherapy is not None:
-            margin = plan.radiotherapy.target_margin_mm
-            fractions = sorted(
-                (f.day - offset, f.dose_gy)
-                for f in plan.radiotherapy.fractions
-                if 0 <= f.day - offset <= times[-1]
-            )
-        for course in plan.chemotherapy:
-            chemo_edges += [course.start_day - offset, course.end_day - offset]
     t_end = float(times[-1])
+    fractions, chemo_edges, margin = plan_events(plan, offset, t_end)
     breaks = sorted(
         {
             0.0,

@@ -33,6 +33,7 @@ __all__ = [
     "lq_survival",
     "no_treatment",
     "plan_by_name",
+    "plan_events",
     "radiotherapy_alone",
     "standard_stupp",
     "target_dose_map",
@@ -186,6 +187,28 @@ def plan_by_name(name: str, start: dt.date) -> TreatmentPlan:
         return PLANS[name.lower()](start)
     except KeyError:
         raise ModelError(f"unknown plan {name!r}", f"choose one of {', '.join(PLANS)}") from None
+
+
+def plan_events(
+    plan: TreatmentPlan | None, offset: float, t_end: float
+) -> tuple[list[tuple[float, float]], list[float], float]:
+    """What a simulation from plan day ``offset`` to ``t_end`` days later must stop at:
+    the fractions ``(day, Gy)`` in ``[0, t_end]`` (sorted; days from the simulation start),
+    every chemotherapy start/end day, and the radiotherapy target margin (mm; 0 without RT)."""
+    fractions: list[tuple[float, float]] = []
+    edges: list[float] = []
+    margin = 0.0
+    if plan is not None:
+        if plan.radiotherapy is not None:
+            margin = plan.radiotherapy.target_margin_mm
+            fractions = sorted(
+                (f.day - offset, f.dose_gy)
+                for f in plan.radiotherapy.fractions
+                if 0 <= f.day - offset <= t_end
+            )
+        for course in plan.chemotherapy:
+            edges += [course.start_day - offset, course.end_day - offset]
+    return fractions, edges, margin
 
 
 def chemo_kill_rate(courses: Sequence[ChemoCourse], day: float) -> float:
