@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ class PairFiles:
         return float((self.post_date - self.pre_date).days)
 
 
-def pair_files(root: Path | str) -> list[PairFiles]:
-    """Every pair folder under ``root`` (sorted by name) with its dates; checks files and dates."""
+def pair_files(root: Path | str, only: Sequence[str] | None = None) -> list[PairFiles]:
+    """Every pair folder under ``root`` (sorted by name) with its dates, or only the folders
+    named in ``only`` (an unknown name is an error); checks files and dates."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"not a folder: {root}", "give the folder holding NN/ pair folders")
@@ -129,6 +131,11 @@ def pair_files(root: Path | str) -> list[PairFiles]:
                 "check initialDate/endDate in supplementary.csv",
             )
         out.append(PairFiles(folder.name, pre_scan, pre_mask, post_scan, post_mask, pre, post))
+    if only:
+        unknown = sorted(set(only) - {f.pair_id for f in out})
+        if unknown:
+            raise InputError(f"no pair folder(s) {unknown} under {root}")
+        out = [f for f in out if f.pair_id in set(only)]
     return out
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from braintwin.calibrate.progression import PairFiles, pair_files
-from braintwin.errors import BraintwinError, InputError
+from braintwin.errors import BraintwinError
 from braintwin.plan.target import DEFAULT_GROW_DAYS, DEFAULT_MARGIN_MM, DEFAULT_SAMPLES
 from braintwin.types import Modality, Region, region_mask
 
@@ -188,12 +188,7 @@ def evaluate_coverage(
         pairs: only these pair folders (default: all).
         progress: callback ``(message, fraction)``.
     """
-    files = pair_files(root)
-    if pairs:
-        unknown = sorted(set(pairs) - {f.pair_id for f in files})
-        if unknown:
-            raise InputError(f"no pair folder(s) {unknown} under {root}")
-        files = [f for f in files if f.pair_id in set(pairs)]
+    files = pair_files(root, pairs)
     t0 = time.perf_counter()
     rows: list[PairCoverage] = []
     for i, f in enumerate(files):

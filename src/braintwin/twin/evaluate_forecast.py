@@ -154,12 +154,7 @@ def evaluate_forecast(
     """
     if segment not in SEGMENT_MODES:
         raise InputError(f"unknown --segment {segment!r}", f"use one of {', '.join(SEGMENT_MODES)}")
-    files = pair_files(root)
-    if pairs:
-        unknown = sorted(set(pairs) - {f.pair_id for f in files})
-        if unknown:
-            raise InputError(f"no pair folder(s) {unknown} under {root}")
-        files = [f for f in files if f.pair_id in set(pairs)]
+    files = pair_files(root, pairs)
     if loo and len(files) < 2:  # say so before the long ingests, not after
         raise InputError("leave-one-out needs at least 2 pairs", "drop --loo or give more pairs")
     t0 = time.perf_counter()
