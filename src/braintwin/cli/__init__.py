@@ -21,7 +21,14 @@ from pathlib import Path
 
 import typer
 
-from braintwin.cli.groups import InterruptReported, bench_app, eval_app, train_app
+from braintwin.cli.groups import (
+    InterruptReported,
+    bench_app,
+    eval_app,
+    export_app,
+    import_app,
+    train_app,
+)
 from braintwin.errors import BraintwinError
 
 __all__ = ["app", "main"]
@@ -77,6 +84,8 @@ def _register_all() -> None:
     app.add_typer(eval_app, name="eval")
     app.add_typer(bench_app, name="bench")
     app.add_typer(train_app, name="train")
+    app.add_typer(export_app, name="export")
+    app.add_typer(import_app, name="import")
     _registered = True
 
 

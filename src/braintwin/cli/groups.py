@@ -12,7 +12,15 @@ from typing import Any
 
 import typer
 
-__all__ = ["InterruptReported", "bench_app", "emit_json", "eval_app", "train_app"]
+__all__ = [
+    "InterruptReported",
+    "bench_app",
+    "emit_json",
+    "eval_app",
+    "export_app",
+    "import_app",
+    "train_app",
+]
 
 
 class InterruptReported(SystemExit):
@@ -26,6 +34,8 @@ class InterruptReported(SystemExit):
 eval_app = typer.Typer(help="Evaluate a stage on a data folder (last line of stdout: JSON).")
 bench_app = typer.Typer(help="Performance benchmarks (last line of stdout: JSON).")
 train_app = typer.Typer(help="Train the shipped models from data (seeded, reproducible).")
+export_app = typer.Typer(help="Write a twin in a standard format (FHIR, BIDS, DICOM for PACS).")
+import_app = typer.Typer(help="Read clinical data into a twin from a standard format (FHIR).")
 
 
 def emit_json(result: dict[str, Any]) -> None:
