@@ -177,8 +177,8 @@ def test_pair_files_lists_paths_and_dates(synthetic_pairs: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--spacing", "1,1"], "three voxel sizes"),
-        (["--spacing", "1,x,5"], "three voxel sizes"),
+        (["--spacing", "1,1"], "not a voxel size"),
+        (["--spacing", "1,x,5"], "not a voxel size"),
         (["--segment", "magic"], "unknown --segment"),
         (["--loo"], "at least 2 pairs"),
         (["--pair", "99"], "no pair folder"),

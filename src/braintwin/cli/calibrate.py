@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from braintwin.atomic import atomic_write
+from braintwin.cli.core import spacing_or_header
 from braintwin.cli.groups import bench_app, emit_json, eval_app, train_app
 
 __all__ = ["register"]
@@ -51,23 +52,6 @@ def _print_methods(result: dict[str, Any]) -> None:
 _METHODS = ("twin", "no_growth", "uniform_expansion")
 
 
-def _spacing(text: str) -> tuple[float, float, float] | None:
-    from braintwin.errors import InputError
-
-    if text.strip().lower() == "header":
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 < v < 20 for v in values):
-        raise InputError(
-            f"--spacing {text!r} is not three voxel sizes in mm",
-            "write it as X,Y,Z, e.g. --spacing 1,1,5, or --spacing header to trust the files",
-        )
-    return values
-
-
 @eval_app.command("forecast")
 def eval_forecast(
     data_dir: Annotated[Path, typer.Argument(help="folder of NN/ pairs + supplementary.csv")],
@@ -102,7 +86,7 @@ def eval_forecast(
     from braintwin.calibrate.population import load_population
     from braintwin.twin.evaluate_forecast import evaluate_forecast
 
-    override = _spacing(spacing)
+    override = spacing_or_header(spacing)
     rate = None
     if not loo:  # fail before the long ingests when the shipped numbers are missing
         rate = float(load_population(population)["uniform_expansion"]["rate_mm_per_day"])

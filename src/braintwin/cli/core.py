@@ -26,6 +26,7 @@ __all__ = [
     "parse_spacing",
     "progress_bar",
     "register",
+    "spacing_or_header",
 ]
 
 
@@ -84,6 +85,11 @@ def parse_spacing(text: str | None) -> tuple[float, float, float] | None:
             "give three sizes in mm along the image axes, e.g. --spacing 0.9,0.9,5",
         )
     return (values[0], values[1], values[2])
+
+
+def spacing_or_header(text: str) -> tuple[float, float, float] | None:
+    """An evaluation's ``--spacing``: ``header`` trusts the files, anything else is a voxel size."""
+    return None if text.strip().lower() == "header" else parse_spacing(text)
 
 
 @contextmanager

@@ -101,10 +101,10 @@ def eval_coverage(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
 ) -> None:
     """Recurrence coverage: follow-up enhancing tumour inside the standard vs the model CTV."""
-    from braintwin.cli.core import parse_spacing
+    from braintwin.cli.core import spacing_or_header
     from braintwin.twin.evaluate_coverage import evaluate_coverage
 
-    override = None if spacing.strip().lower() == "header" else parse_spacing(spacing)
+    override = spacing_or_header(spacing)
     result = evaluate_coverage(
         data_dir,
         spacing=override,
