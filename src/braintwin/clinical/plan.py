@@ -80,9 +80,7 @@ def course_plan(course: ClinicalCourse) -> tuple[TreatmentPlan | None, list[str]
         for t in sorted(course.temozolomide, key=lambda t: t.start)
     )
     rt_plan = (
-        Radiotherapy(fractions=tuple(fractions), target_margin_mm=_MARGIN_MM)
-        if fractions
-        else None
+        Radiotherapy(fractions=tuple(fractions), target_margin_mm=_MARGIN_MM) if fractions else None
     )
     plan = TreatmentPlan(name=PLAN_NAME, start=day0, radiotherapy=rt_plan, chemotherapy=chemo)
     return plan, notes

@@ -155,6 +155,15 @@ class ClinicalCourse(_Record):
         """Every date the course holds (to check them against birth and today)."""
         return sorted(_dates(self))
 
+    def labelled_dates(self) -> list[tuple[str, dt.date]]:
+        """Every date with what it dates (``"radiotherapy"``, ``"observations"``, …)."""
+        return [
+            (name, d)
+            for name in type(self).model_fields
+            if isinstance(getattr(self, name), tuple)
+            for d in _dates(getattr(self, name))
+        ]
+
     def shifted(self, days: int) -> ClinicalCourse:
         """The same course with every date moved by ``days``."""
         return _shift(self, dt.timedelta(days=days))

@@ -117,7 +117,9 @@ def entries(bundle: Bundle) -> Iterator[Entry]:
             names.add(str(entry.fullUrl))
         if getattr(res, "id", None):
             names.add(f"{res.get_resource_type()}/{res.id}")
-            if entry.fullUrl and str(entry.fullUrl).endswith(f"/{res.get_resource_type()}/{res.id}"):
+            if entry.fullUrl and str(entry.fullUrl).endswith(
+                f"/{res.get_resource_type()}/{res.id}"
+            ):
                 names.add(str(entry.fullUrl))
         yield Entry(i, res, frozenset(names))
 

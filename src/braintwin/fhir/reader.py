@@ -108,7 +108,9 @@ def _check_subject(entry: Entry, patient: Entry) -> None:
 def _quantity_gy(q: Any, where: str) -> float:
     unit = str(q.code or q.unit or "")
     if q.value is None or unit not in ("Gy", "cGy"):
-        raise InputError(f"{where}: total dose unit {unit or 'missing'!r} is not Gy or cGy", _RT_HINT)
+        raise InputError(
+            f"{where}: total dose unit {unit or 'missing'!r} is not Gy or cGy", _RT_HINT
+        )
     return float(q.value) / (100.0 if unit == "cGy" else 1.0)
 
 
@@ -257,7 +259,9 @@ def read_course(bundle: Bundle) -> BundleContent:
     notes = [f"ignored {n} {kind} resource(s)" for kind, n in sorted(ignored.items())]
     return BundleContent(
         identifiers=ids,
-        birth_date=None if res.birthDate is None else as_date(res.birthDate, "Patient", "birthDate"),
+        birth_date=None
+        if res.birthDate is None
+        else as_date(res.birthDate, "Patient", "birthDate"),
         dates_shifted=(BRAINTWIN, DATES_SHIFTED[0]) in tags,
         course=result,
         notes=notes,
