@@ -101,7 +101,9 @@ def export_fhir_cmd(
     atomic_write(path, bundle_json(bundle))
     kinds: dict[str, int] = {}
     for e in bundle.entry or []:
-        kinds[e.resource.get_resource_type()] = kinds.get(e.resource.get_resource_type(), 0) + 1
+        if e.resource is not None:
+            kind = str(e.resource.get_resource_type())
+            kinds[kind] = kinds.get(kind, 0) + 1
     what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     label = "identified, real dates" if identified else "pseudonymised, shifted dates"
     typer.echo(f"patient {twin.id}: wrote {path} ({label}): {what}")

@@ -11,6 +11,7 @@ validate R4 bundles (an R5 model would refuse R4's ``Procedure.performed[x]`` or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -94,10 +95,8 @@ def _one_line(err: ValidationError, raw: dict[str, Any]) -> str:
     if len(loc) >= 3 and loc[0] == "entry" and loc[1].isdigit() and loc[2] == "resource":
         i = int(loc[1])
         kind = "resource"
-        try:
+        with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
             kind = str(raw["entry"][i]["resource"].get("resourceType", "resource"))
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass
         where, loc = f"{kind} (entry {i})", loc[3:]
     field = ".".join(p for p in loc if not p.startswith("function-")) or "(resource)"
     msg = str(first["msg"]).removeprefix("Value error, ")

@@ -56,7 +56,7 @@ def _observation(o: ClinicalObservation, subject: dict[str, str]) -> Resource:
             concept["text"] = o.value
         res["valueCodeableConcept"] = concept
     elif isinstance(o.value, float) and o.kind in ("karnofsky", "ecog") and not o.unit:
-        res["valueInteger"] = int(round(o.value))
+        res["valueInteger"] = round(o.value)
     elif isinstance(o.value, float):
         res["valueQuantity"] = {"value": o.value, "unit": o.unit, "system": UCUM, "code": o.unit}
         if not o.unit:

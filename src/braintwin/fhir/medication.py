@@ -98,7 +98,7 @@ def statement_courses(entry: Entry, codes: tuple[Code, ...]) -> list[DoseCourse]
     if dosage is None or not dosage.doseAndRate:
         raise InputError(f"{entry.where}: no dosage[0].doseAndRate[0].doseQuantity", _HINT)
     dose = _dose(dosage.doseAndRate[0].doseQuantity, entry.where, "doseQuantity")
-    repeat = None if dosage.timing is None else dosage.timing.repeat
+    repeat: Any = None if dosage.timing is None else dosage.timing.repeat
     cyclic = (
         repeat is not None
         and repeat.duration is not None
@@ -108,7 +108,7 @@ def statement_courses(entry: Entry, codes: tuple[Code, ...]) -> list[DoseCourse]
         and float(repeat.period) > float(repeat.duration)
     )
     start, end = _period(res, entry, need_end=not (cyclic and repeat.count))
-    if not cyclic:
+    if not cyclic or repeat is None:
         return [DoseCourse(start, end or start, dose, codes)]
     on, every = int(repeat.duration), int(repeat.period)
     courses = []

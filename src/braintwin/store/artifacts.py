@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -95,7 +95,7 @@ class ArtifactsMixin(StoreBase):
     def save_artifacts(
         self,
         patient_id: str,
-        items: list[tuple[str, Mapping[str, Any]]],
+        items: Sequence[tuple[str, Mapping[str, Any]]],
         *,
         create_patient: bool = False,
         event: tuple[str, Mapping[str, Any]] | None = None,
