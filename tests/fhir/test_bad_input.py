@@ -49,7 +49,9 @@ def test_a_bundle_failing_validation_names_resource_and_field(
     assert "Observation (entry 5) field code" in msg and "Field required" in msg
 
 
-def test_a_wrong_type_in_a_field_is_named(store: Store, bundle_dict: dict, write_bundle, resource) -> None:
+def test_a_wrong_type_in_a_field_is_named(
+    store: Store, bundle_dict: dict, write_bundle, resource
+) -> None:
     resource(bundle_dict, "Procedure", 1)["performedPeriod"]["start"] = "not a date"
     msg = _refused(store, write_bundle(bundle_dict))
     assert "Procedure (entry 6) field performedPeriod.start" in msg
