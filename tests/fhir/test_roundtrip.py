@@ -17,8 +17,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from braintwin.cli import main
-from braintwin.measure.regions import RegionMeasurement
 from braintwin.fhir.codes import BRAINTWIN, PSEUDONYM_SYSTEM
+from braintwin.measure.regions import RegionMeasurement
 from braintwin.store import Store
 from braintwin.twin.clinical import import_fhir, load_course
 from braintwin.twin.fhir_export import STUDY_UID_KEY, bundle_json, export_fhir
