@@ -66,3 +66,12 @@ def test_the_plan_places_thirty_weekday_fractions_and_the_temozolomide(
 def test_the_shipped_file_validates(bundle_dict: dict) -> None:
     path = Path(__file__).resolve().parents[1] / "data" / "fhir" / "glioblastoma_course.json"
     assert load_bundle(path).type == "collection"
+
+
+def test_a_partial_birth_date_is_read_as_its_first_day(
+    bundle_dict: dict, write_bundle, resource
+) -> None:
+    resource(bundle_dict, "Patient")["birthDate"] = "1961-04"
+    assert read_course(load_bundle(write_bundle(bundle_dict))).birth_date == D(1961, 4, 1)
+    resource(bundle_dict, "Patient")["birthDate"] = "1961"
+    assert read_course(load_bundle(write_bundle(bundle_dict))).birth_date == D(1961, 1, 1)

@@ -8,6 +8,7 @@ the full pipeline (ingest, calibration, forecast) is exercised by test_end_to_en
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from fhir.resources.R4B.bundle import Bundle
 from braintwin.cli import main
 from braintwin.fhir.codes import BRAINTWIN, PSEUDONYM_SYSTEM
 from braintwin.measure.regions import RegionMeasurement
+from braintwin.packaged import data_path
 from braintwin.store import Store
 from braintwin.twin.clinical import import_fhir, load_course
 from braintwin.twin.fhir_export import STUDY_UID_KEY, bundle_json, export_fhir
@@ -137,9 +139,15 @@ def test_export_carries_visits_forecast_plans_and_provenance(twin: Twin) -> None
     devices = {
         e.fullUrl: e.resource for e in bundle.entry if e.resource.get_resource_type() == "Device"
     }
-    seg = devices[provs[0].agent[0].who.reference]
+    named = {
+        devices[a.who.reference].deviceName[0].name: devices[a.who.reference]
+        for a in provs[0].agent
+    }
+    assert set(named) == {"braintwin measurement", "braintwin segmentation network"}
+    seg = named["braintwin segmentation network"]
     digests = [v.value for v in seg.version if v.type.text == "weights sha256"]
-    assert len(digests) == 1 and len(digests[0]) == 64
+    weights = data_path("segment", "segresnet8x3.pt").read_bytes()
+    assert digests == [hashlib.sha256(weights).hexdigest()]
 
 
 def test_import_export_import_gives_the_same_plan_and_observations(

@@ -215,6 +215,17 @@ def _medication(
         doses += statement_courses(entry, codes)
 
 
+def _birth_date(value: Any) -> dt.date | None:
+    """The birth date; a partial one (``1961`` or ``1961-04``) as its first day, which refuses
+    only dates certainly before birth."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value
+    parts = [int(p) for p in str(value).split("-")]
+    return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, 1)
+
+
 def read_course(bundle: Bundle) -> BundleContent:
     """The clinical course of a validated bundle (dates as written in it)."""
     all_entries = list(entries(bundle))
@@ -259,9 +270,7 @@ def read_course(bundle: Bundle) -> BundleContent:
     notes = [f"ignored {n} {kind} resource(s)" for kind, n in sorted(ignored.items())]
     return BundleContent(
         identifiers=ids,
-        birth_date=None
-        if res.birthDate is None
-        else as_date(res.birthDate, "Patient", "birthDate"),
+        birth_date=_birth_date(res.birthDate),
         dates_shifted=(BRAINTWIN, DATES_SHIFTED[0]) in tags,
         course=result,
         notes=notes,

@@ -98,7 +98,7 @@ class _Builder:
                 "type": {"coding": [{"system": PROVENANCE_AGENT, "code": "performer"}]},
                 "who": {"reference": self.device(m), "display": f"{m.name} {m.version}"},
             }
-            for m in models
+            for m in {m.key: m for m in models}.values()  # one agent per model
         ]
         self.add(
             {

@@ -52,9 +52,10 @@ def _model(key: str, version: str, detail: str = "") -> ModelInfo:
     if key in _WEIGHTS:
         folder, name, title = _WEIGHTS[key]
         return ModelInfo(key, title, version, weights_sha256(str(data_path(folder, name))), detail)
-    return ModelInfo(
-        key, "braintwin growth model (reaction-diffusion, Bayesian)", version, None, detail
-    )
+    if key == "growth-model":
+        title = "braintwin growth model (reaction-diffusion, Bayesian calibration)"
+        return ModelInfo(key, title, version, None, detail)
+    return ModelInfo(key, f"braintwin {key.replace('-', ' ')}", version, None, detail)
 
 
 def _response(twin: Twin, upto: dt.date) -> tuple[str | None, str]:
@@ -85,12 +86,13 @@ def _visit(twin: Twin, date: dt.date, version: str, shift: dt.timedelta) -> Visi
     response, note = _response(twin, date)
     cls = rec["classification"] or {}
     seg = rec["meta"].get("segmentation") or {}
-    models = []
-    if seg:
-        method = str(seg.get("method", ""))
-        key = "segmentation" if method == "unet" else f"segmentation-{method}"
-        models.append(_model(key, version, f"method {method}") if key != "segmentation"
-                      else _model(key, version))  # fmt: skip
+    # the volumes and the response are braintwin's measurements, whoever drew the labels
+    models = [_model("measurement", version, "volumes and RANO-style response")]
+    method = str(seg.get("method", ""))
+    if method == "unet":
+        models.append(_model("segmentation", version))
+    elif method and method != "expert":  # an expert's labels are no braintwin result
+        models.append(_model(f"segmentation-{method}", version))
     if cls:
         models.append(_model("classifier", version))
     return VisitResult(
