@@ -94,3 +94,15 @@ def test_a_bundle_with_no_treatment_keeps_the_twins_plan(
     result = import_fhir(store, write_bundle(bundle_dict), PATIENT)
     assert result.plan is None and load_plan(result.twin) is None
     assert len(result.course.observations) == 3
+
+
+def test_no_identifier_name_or_birth_date_is_stored(
+    home: Path, store: Store, bundle_dict: dict, write_bundle
+) -> None:
+    import_fhir(store, write_bundle(bundle_dict), PATIENT)
+    store.close()
+    blob = b"".join(
+        p.read_bytes() for p in home.rglob("*") if p.is_file() and "bundle" not in p.name
+    )
+    for secret in (b"MRN-0042", b"Example", b"1961-04-17", b"2024-02-12"):
+        assert secret not in blob  # identifier, name, birth date, a real (unshifted) date
