@@ -201,8 +201,8 @@ def _clinical_summary(twin: Any) -> dict[str, Any]:
 
 
 def _echo_clinical(clinical: dict[str, Any]) -> None:
-    from braintwin.cli.fhir import course_lines
     from braintwin.clinical import ClinicalCourse
+    from braintwin.clinical.summary import course_lines
     from braintwin.report.naming import plan_summary
 
     if clinical["clinical_course"] is not None:

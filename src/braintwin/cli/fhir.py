@@ -14,41 +14,7 @@ import typer
 from braintwin.cli.core import DbOpt, open_store
 from braintwin.cli.groups import export_app, import_app
 
-__all__ = ["course_lines", "register"]
-
-
-def course_lines(course: object) -> list[str]:
-    """Lines describing a stored clinical course (for ``import fhir`` and ``show``)."""
-    from braintwin.clinical import ClinicalCourse
-
-    assert isinstance(course, ClinicalCourse)
-    lines = []
-    for d in course.diagnoses:
-        name = d.text or (d.codes[0].label() if d.codes else "diagnosis")
-        lines.append(
-            f"  {d.date}  diagnosis: {name}" + ("" if d.recognised else " [code not recognised]")
-        )
-    for r in course.resections:
-        lines.append(f"  {r.date}  resection: {r.text or (r.codes[0].label() if r.codes else '')}")
-    for rt in course.radiotherapy:
-        end = f" to {rt.end}" if rt.end else ""
-        lines.append(
-            f"  {rt.start}  radiotherapy{end}: {rt.total_dose_gy:g} Gy in {rt.fractions} fractions"
-        )
-    for t in course.temozolomide:
-        lines.append(
-            f"  {t.start}  temozolomide {t.phase} {t.dose_mg_m2:g} mg/m² daily, {t.days} day(s)"
-        )
-    for o in course.observations:
-        value = f"{o.value:g}" if isinstance(o.value, float) else (o.value or "–")
-        name = o.kind if o.kind != "other" else (o.text or (o.codes[0].label() if o.codes else "?"))
-        gene = f" ({o.gene.display or o.gene.code})" if o.gene else ""
-        lines.append(f"  {o.date}  {name}{gene}: {value}{' ' + o.unit if o.unit else ''}")
-    for x in course.other:
-        lines.append(f"  {x.date or '–'}  {x.resource_type} (not recognised): "
-                     + ", ".join(c.label() for c in x.codes))  # fmt: skip
-    lines += [f"  flag: {f}" for f in course.flags]
-    return lines
+__all__ = ["register"]
 
 
 def import_fhir_cmd(
@@ -60,6 +26,7 @@ def import_fhir_cmd(
 ) -> None:
     """Import a patient's clinical course (diagnosis, surgery, radiotherapy, temozolomide,
     KPS/ECOG, MGMT, IDH) from a FHIR R4 bundle; real dates are shifted like ingest's."""
+    from braintwin.clinical.summary import course_lines
     from braintwin.report.naming import plan_summary
     from braintwin.twin.clinical import import_fhir
 
