@@ -18,6 +18,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from braintwin.cli import main
+from braintwin.errors import InputError
 from braintwin.fhir.codes import BRAINTWIN, PSEUDONYM_SYSTEM
 from braintwin.measure.regions import RegionMeasurement
 from braintwin.packaged import data_path
@@ -167,8 +168,13 @@ def test_import_export_import_gives_the_same_plan_and_observations(
     raw = out.read_text()
     assert "MRN-0042" in raw and "2024-02-12" in raw and "dates-shifted" not in raw
     assert import_fhir(store, out, PATIENT).action == "unchanged"
-    # into a fresh store the same bundle gives the same course and plan
+    # into a fresh store (another secret key): the identified bundle gives the same course;
+    # a pseudonymised one cannot (its dates are shifted with the first store's key)
     fresh = Store.open(home=tmp_path / "other")
+    pseudonymised = tmp_path / "pseudo.json"
+    pseudonymised.write_text(bundle_json(export_fhir(twin)))
+    with pytest.raises(InputError, match="pseudonymised braintwin export of a twin this store"):
+        import_fhir(fresh, pseudonymised, twin.id)
     moved = import_fhir(fresh, out, PATIENT)
     assert moved.course.shifted(-moved.twin.date_offset_days) == course.course.shifted(
         -twin.date_offset_days

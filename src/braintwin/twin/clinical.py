@@ -122,6 +122,12 @@ def import_fhir(
     content = read_course(load_bundle(Path(path)))
     twin = Twin(store, resolve_patient(store, patient))
     secret = load_or_create_secret(store.home)
+    pseudonyms = [v for s, v in content.identifiers if s == PSEUDONYM_SYSTEM]
+    if pseudonyms and not any(store.has_patient(v) for v in pseudonyms):
+        raise InputError(
+            "the bundle is a pseudonymised braintwin export of a twin this store does not hold",
+            "its dates are shifted with another key: import an `export fhir --identified` bundle",
+        )
     if not _matches_patient(content, patient, twin.id, secret):
         raise InputError(
             "the bundle is for another patient: none of its Patient identifiers is --patient",
