@@ -106,3 +106,14 @@ def test_no_identifier_name_or_birth_date_is_stored(
     )
     for secret in (b"MRN-0042", b"Example", b"1961-04-17", b"2024-02-12"):
         assert secret not in blob  # identifier, name, birth date, a real (unshifted) date
+
+
+def test_a_planned_course_is_skipped_with_a_note(
+    store: Store, bundle_dict: dict, write_bundle, resource
+) -> None:
+    statement = resource(bundle_dict, "MedicationStatement")
+    statement["status"] = "intended"
+    statement["effectivePeriod"] = {"start": "2099-01-05", "end": "2099-05-01"}  # not refused
+    result = import_fhir(store, write_bundle(bundle_dict), PATIENT)
+    assert len(result.course.temozolomide) == 2  # concomitant + cycle 1 only
+    assert any("status intended, ignored" in f for f in result.course.flags)

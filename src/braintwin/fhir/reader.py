@@ -64,7 +64,8 @@ _CLINICAL = {
 }
 # Resources braintwin writes itself or that only support others (read through references).
 _SUPPORT = {"DiagnosticReport", "ImagingStudy", "Provenance", "Device", "Medication"}
-_SKIP_STATUS = {"entered-in-error", "not-done", "not-taken", "cancelled"}
+# never happened (or not yet): planned courses are not treatment given
+_SKIP_STATUS = {"entered-in-error", "not-done", "not-taken", "cancelled", "intended", "preparation"}
 _RT_HINT = (
     "record the total dose in mCODE's dose-delivered-to-volume extension "
     "(totalDoseDelivered, cGy or Gy) and the fractions (fractionsDelivered), see docs/fhir.md"
