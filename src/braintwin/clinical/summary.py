@@ -11,7 +11,7 @@ __all__ = ["course_lines"]
 
 
 def course_lines(course: ClinicalCourse) -> list[str]:
-    """One indented line per record (date first), then the flags."""
+    """One indented line per record in date order (a timeline), then the flags."""
     lines = []
     for d in course.diagnoses:
         name = d.text or (d.codes[0].label() if d.codes else "diagnosis")
@@ -37,5 +37,7 @@ def course_lines(course: ClinicalCourse) -> list[str]:
     for x in course.other:
         lines.append(f"  {x.date or '–'}  {x.resource_type} (not recognised): "
                      + ", ".join(c.label() for c in x.codes))  # fmt: skip
+    # every line starts with "  YYYY-MM-DD" (or "  –" when undated): a stable sort by it
+    lines.sort(key=lambda line: line.split()[0])
     lines += [f"  flag: {f}" for f in course.flags]
     return lines
