@@ -131,3 +131,18 @@ def test_cli_prints_one_line_and_exits_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Observation (entry 5) field code" in err
     assert Store.open().list_patients() == []
+
+
+def test_not_json_not_a_bundle_and_two_patients(
+    store: Store, bundle_dict: dict, write_bundle, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceType": "Bundle", ')
+    assert "broken.json is not JSON" in _refused(store, broken)
+    assert "expected a FHIR Bundle, found 'Patient'" in _refused(
+        store, write_bundle(bundle_dict["entry"][0]["resource"])
+    )
+    bundle_dict["entry"].append(
+        {"fullUrl": "urn:uuid:other", "resource": {"resourceType": "Patient"}}
+    )
+    assert "holds 2 Patient resources" in _refused(store, write_bundle(bundle_dict))
