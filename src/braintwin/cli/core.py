@@ -193,6 +193,33 @@ def echo_model_status(twin: Any) -> None:
         )
 
 
+def _clinical_summary(twin: Any) -> dict[str, Any]:
+    """The imported clinical course and the twin's treatment plan (JSON-able)."""
+    from braintwin.twin.clinical import load_course
+    from braintwin.twin.model import load_plan
+
+    stored = load_course(twin)
+    plan = load_plan(twin)
+    return {
+        "clinical_course": None if stored is None else stored.course.model_dump(mode="json"),
+        "plan": None if plan is None else plan.model_dump(mode="json"),
+    }
+
+
+def _echo_clinical(clinical: dict[str, Any]) -> None:
+    from braintwin.clinical import ClinicalCourse
+    from braintwin.clinical.summary import course_lines
+    from braintwin.report.naming import plan_summary
+
+    if clinical["clinical_course"] is not None:
+        typer.echo("  clinical course (imported from FHIR):")
+        course = ClinicalCourse.model_validate(clinical["clinical_course"])
+        for line in course_lines(course):
+            typer.echo("  " + line)
+    if clinical["plan"] is not None:
+        typer.echo(f"  treatment plan: {plan_summary(clinical['plan'])}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
 
@@ -324,12 +351,14 @@ def register(app: typer.Typer) -> None:
 
         twin = Twin.open(patient, store=open_store(db))
         summary = twin.summary()
+        clinical = _clinical_summary(twin)
         if as_json:
-            typer.echo(json.dumps(summary, default=str))
+            typer.echo(json.dumps({**summary, **clinical}, default=str))
             return
         typer.echo(
             f"patient {summary['patient']}  ({len(summary['visits'])} visit(s); dates shifted)"
         )
+        _echo_clinical(clinical)
         for v in summary["visits"]:
             mods = [n for n in v["volumes"] if n in {"t1", "t1ce", "t2", "flair"}]
             seg = v["segmentation"]

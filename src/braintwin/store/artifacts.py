@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -90,6 +90,52 @@ class ArtifactsMixin(StoreBase):
             self._add_event(s, patient_id, "save_artifact", {"artifact_id": row.id, "kind": kind})
             artifact_id = row.id
         return artifact_id
+
+    @retry_transient
+    def save_artifacts(
+        self,
+        patient_id: str,
+        items: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        create_patient: bool = False,
+        event: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> list[int]:
+        """Store several volume-free artifacts ``(kind, payload)`` in one transaction (all or
+        nothing), creating the patient first when ``create_patient`` and it does not exist
+        (e.g. a clinical record imported before any visit), with an optional provenance
+        ``event`` ``(action, details)`` in the same transaction. Returns the ids in order."""
+        from braintwin.store.models import PatientRow
+
+        check_patient_id(patient_id)
+        rows = []
+        for kind, payload in items:
+            check_name(kind, "artifact kind")
+            if not isinstance(payload, Mapping):
+                raise InputError(f"artifact payload must be a dict, got {type(payload).__name__}")
+            rows.append((kind, to_json(dict(payload), f"{kind} payload")))
+        if event is not None:
+            check_action(event[0])
+        with self._atomic() as s:
+            if create_patient and s.get(PatientRow, patient_id) is None:
+                s.add(PatientRow(id=patient_id, created_at=utcnow()))
+                s.flush()
+                self._add_event(s, patient_id, "create_patient", {})
+            self._patient_row(s, patient_id)
+            ids = []
+            for kind, data in rows:
+                row = ArtifactRow(
+                    patient_id=patient_id, visit_id=None, kind=kind, payload=data,
+                    created_at=utcnow(),
+                )  # fmt: skip
+                s.add(row)
+                s.flush()
+                self._add_event(
+                    s, patient_id, "save_artifact", {"artifact_id": row.id, "kind": kind}
+                )
+                ids.append(row.id)
+            if event is not None:
+                self._add_event(s, patient_id, event[0], dict(event[1]))
+        return ids
 
     def artifacts(
         self, patient_id: str, kind: str | None = None, *, load_volumes: bool = True

@@ -1,0 +1,46 @@
+"""The CLI: import, show (course and plan) and export on the example bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from braintwin.cli import main
+
+BUNDLE = Path(__file__).resolve().parents[1] / "data" / "fhir" / "glioblastoma_course.json"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_import_show_export(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["import", "fhir", str(BUNDLE), "--patient", "MRN-0042"], capsys)
+    assert code == 0, err
+    assert "clinical course imported; dates shifted" in out
+    assert "radiotherapy" in out and "60 Gy in 30 fractions" in out
+    assert out.count("temozolomide adjuvant") == 6 and "MRN-0042" not in out
+    pid = out.split()[1].rstrip(":")
+    code, out, err = run(["show", "MRN-0042"], capsys)
+    assert code == 0, err
+    assert "clinical course (imported from FHIR):" in out and "karnofsky: 80" in out
+    assert "treatment plan: 'clinical-record' from" in out and "+ temozolomide" in out
+    code, out, _ = run(["show", pid, "--json"], capsys)
+    shown = json.loads(out)
+    assert shown["plan"]["name"] == "clinical-record"
+    assert len(shown["clinical_course"]["temozolomide"]) == 7
+    target = tmp_path / "twin.json"
+    code, out, err = run(["export", "fhir", pid, "-o", str(target)], capsys)
+    assert code == 0, err
+    assert "pseudonymised, shifted dates" in out and "7 MedicationAdministration" in out
+    Bundle.model_validate(json.loads(target.read_text()))
+    assert oct(target.stat().st_mode & 0o777) == "0o600"  # owner-only, like every output
