@@ -312,10 +312,13 @@ def _derivative_seg(
         if anat.is_dir()
         else []
     )
+    if len(segs) > 1:  # several label sets: the one described as the tumour segmentation
+        segs = [p for p in segs if "_desc-tumor_" in p.name] or segs
     if len(segs) != 1:
         raise InputError(
             f"{name}: {'no' if not segs else len(segs)} *_dseg image(s) in derivatives/{pipeline}",
-            "give one *_dseg.nii.gz per session in that pipeline folder, or drop --seg-from",
+            "give one *_dseg.nii.gz (or one *_desc-tumor_dseg.nii.gz) per session there, "
+            "or drop --seg-from",
         )
     return safe_path(segs[0], guard) if guard is not None else segs[0]
 
