@@ -168,7 +168,9 @@ def _sidecar_date(meta: dict[str, Any], where: str) -> dt.date | None:
     return _parse_date(text, where) if text else None
 
 
-def _header_check(path: Path, meta: dict[str, Any], what: str) -> list[str]:
+def _header_check(
+    path: Path, meta: dict[str, Any], what: str, spacing: tuple[float, float, float] | None
+) -> list[str]:
     """Warn when the sidecar's slice thickness matches none of the header's voxel sizes (a
     header that lies about the voxel size corrupts every measurement; --spacing fixes it)."""
     thick = meta.get("SliceThickness") or meta.get("SpacingBetweenSlices")
@@ -177,14 +179,16 @@ def _header_check(path: Path, meta: dict[str, Any], what: str) -> list[str]:
     import nibabel as nib
 
     try:
-        zooms = [float(z) for z in nib.load(str(path)).header.get_zooms()[:3]]  # type: ignore[attr-defined]
+        header: Any = nib.load(str(path)).header
+        zooms = list(spacing or [float(z) for z in header.get_zooms()[:3]])
     except Exception:  # unreadable headers are reported by the NIfTI reader later
         return []
     if any(abs(z - thick) <= max(0.1, 0.1 * thick) for z in zooms):
         return []
     shown = " x ".join(f"{z:g}" for z in zooms)
+    told = "--spacing" if spacing else "the header's voxel"
     return [
-        f"{what}: the sidecar says {thick:g} mm slices but the header's voxel is {shown} mm; "
+        f"{what}: the sidecar says {thick:g} mm slices but {told} is {shown} mm; "
         "if the header is wrong, re-run with --spacing"
     ]
 
@@ -231,6 +235,7 @@ def _choose(session: str, found: list[_Found], run: int | None) -> list[_Found]:
 def _read_session(
     folder: Path, sub: Path, root: Path | None, overrides: Mapping[str, Modality],
     run: int | None, guard: Path | None, used: set[str],
+    spacing: tuple[float, float, float] | None,
 ) -> BidsSession:  # fmt: skip
     is_ses = _is_entity_dir(folder, "ses")
     name = folder.name if is_ses else "anat"
@@ -267,7 +272,7 @@ def _read_session(
     images = {x.modality: x.path for x in chosen}
     metas = {x.modality: x.meta for x in chosen}
     for x in chosen:
-        warnings += _header_check(x.path, x.meta, f"{name} {x.modality.value}")
+        warnings += _header_check(x.path, x.meta, f"{name} {x.modality.value}", spacing)
     return BidsSession(
         name, images, warnings=warnings, **_session_date(folder, sub, name, images, metas)
     )
@@ -332,6 +337,7 @@ def read_bids_subject(
     modalities: Mapping[str, Modality] | None = None,
     root: str | os.PathLike[str] | None = None,
     seg_pipeline: str | None = None,
+    spacing: tuple[float, float, float] | None = None,
 ) -> BidsSubject:
     """Read and check every session of one subject (see the module docstring).
 
@@ -343,6 +349,8 @@ def read_bids_subject(
             ``ses-``); a named file wins over the others claiming that sequence.
         root: every file read must lie inside this folder (symlinks resolved).
         seg_pipeline: take each session's ``*_dseg`` from ``derivatives/<pipeline>``.
+        spacing: the voxel size the user declared (``--spacing``), checked against the
+            sidecars' slice thickness instead of the headers'.
     """
     guard = Path(root).resolve() if root is not None else None
     top = safe_path(path, guard) if guard is not None else Path(path)
@@ -368,7 +376,7 @@ def read_bids_subject(
     used: set[str] = set()
     sessions = []
     for folder in folders:
-        s = _read_session(folder, sub, ds_root, overrides, run, guard, used)
+        s = _read_session(folder, sub, ds_root, overrides, run, guard, used, spacing)
         if seg_pipeline is not None:
             s.segmentation = _derivative_seg(ds_root, sub, folder, s.name, seg_pipeline, guard)
         sessions.append(s)

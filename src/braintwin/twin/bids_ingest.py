@@ -122,6 +122,7 @@ def ingest_bids(
         modalities=opts.modalities,
         root=opts.root,
         seg_pipeline=sel.seg_pipeline,
+        spacing=opts.spacing_override,
     )
     sessions = subject.sessions
     _check_dates(sessions, date)
