@@ -185,12 +185,16 @@ def _dseg_sidecar(visit: Visit, sources: list[str]) -> dict[str, Any]:
     }
 
 
-def _forecast_sidecar(art: Artifact) -> dict[str, Any]:
+def _forecast_sidecar(art: Artifact, kind: str) -> dict[str, Any]:
     p = art.payload
     plan = p.get("plan")
+    what = (
+        "fraction of posterior samples in which the voxel is inside the compartment"
+        if kind == "probseg"
+        else "voxels whose probability is at least Credibility"
+    )
     return {
-        "Description": "growth-model forecast: fraction of posterior samples in which the voxel "
-        "is inside the compartment at ForecastDate",
+        "Description": f"growth-model forecast at ForecastDate: {what}",
         "StartDate": p.get("start"),
         "ForecastDate": p.get("date"),
         "Credibility": p.get("credibility"),
@@ -244,7 +248,7 @@ def _write(root: Path, twin: Twin, visits: list[Visit], forecasts: list[Artifact
                     continue
                 base = danat / f"{stem}_label-{label}_desc-forecast{k + 1}_{kind_suffix}"
                 _nifti(vol, base.with_name(base.name + ".nii.gz"))
-                _json(base.with_name(base.name + ".json"), _forecast_sidecar(art))
+                _json(base.with_name(base.name + ".json"), _forecast_sidecar(art, kind_suffix))
     _tsv(root / sub / f"{sub}_sessions.tsv", ["session_id", "acq_time"], rows)
     _json(root / sub / f"{sub}_sessions.json", {
         "acq_time": {"Description": "session date, shifted by the patient's secret offset"}
