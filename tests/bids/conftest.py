@@ -37,7 +37,7 @@ def write_tsv(path: Path, rows: list[list[str]]) -> None:
 def make_progression_bids(root: Path, pair: Path) -> Path:
     write_json(root / "dataset_description.json", {"Name": "pair 10", "BIDSVersion": "1.9.0"})
     sub = root / f"sub-{SUBJECT}"
-    for n, (scan, date) in enumerate(zip(("Pre", "Post"), PAIR_DATES, strict=True), 1):
+    for n, scan in enumerate(("Pre", "Post"), 1):
         ses = f"ses-{n:02d}"
         anat = sub / ses / "anat"
         anat.mkdir(parents=True)

@@ -187,7 +187,7 @@ def test_cli_refuses_bad_bids_in_one_line_and_stores_nothing(
 def test_bids_options_are_refused_on_other_input(
     home: Path, shipped_progression: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(
+    code, _out, err = run(
         ["ingest", str(shipped_progression / "10" / "Pre_Scan_T1.nii.gz"), "-p", "X",
          "--subject", "01", "--run", "2"],
         capsys,
