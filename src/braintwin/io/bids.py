@@ -15,7 +15,6 @@ may be an identifier); only the list of subjects, asked for by name, shows label
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -24,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from braintwin.errors import InputError
+from braintwin.io.bids_dates import session_date
 from braintwin.io.bids_names import BidsName, bids_modality, parse_bids_name, sidecar_for
 from braintwin.io.guards import safe_path
 from braintwin.types import Modality
 
 __all__ = ["BidsSession", "BidsSubject", "is_bids_input", "read_bids_subject"]
-
-EARLIEST = dt.date(1900, 1, 1)  # as twin.ingest.check_visit_date
 
 
 @dataclass
@@ -122,50 +120,6 @@ def _resolve(path: Path, subject: str | None) -> tuple[Path | None, Path, Path |
         raise InputError("--subject names another subject than the folder given", "drop --subject")
     root = sub.parent if (sub.parent / "dataset_description.json").is_file() else None
     return root, sub, ses
-
-
-def _parse_date(text: str, where: str) -> dt.date | None:
-    text = text.strip()
-    if text in ("", "n/a"):
-        return None
-    try:
-        date = (
-            dt.datetime.fromisoformat(text).date() if "T" in text else dt.date.fromisoformat(text)
-        )
-    except ValueError:
-        raise InputError(
-            f"{where}: acq_time {text!r} is not a date",
-            "write YYYY-MM-DDThh:mm:ss (or n/a) in that column",
-        ) from None
-    if date > dt.date.today():
-        raise InputError(f"{where}: the date {date} is in the future", "correct the acq_time")
-    if date < EARLIEST:
-        raise InputError(
-            f"{where}: the date {date} is before {EARLIEST.year}",
-            "braintwin needs real dates (it shifts them itself): correct acq_time or pass --date",
-        )
-    return date
-
-
-def _tsv(path: Path, key: str) -> dict[str, str]:
-    """``key`` column -> ``acq_time`` of a BIDS TSV file (empty when it has no acq_time)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(
-            f"unreadable {path.name.split('_')[-1]}: {exc}", "fix the TSV file"
-        ) from None
-    out: dict[str, str] = {}
-    for row in rows:
-        if row.get(key) and row.get("acq_time") is not None:
-            out[row[key].strip()] = row["acq_time"] or ""
-    return out
-
-
-def _sidecar_date(meta: dict[str, Any], where: str) -> dt.date | None:
-    text = str(meta.get("AcquisitionDateTime") or meta.get("AcquisitionDate") or "")
-    return _parse_date(text, where) if text else None
 
 
 def _header_check(
@@ -274,37 +228,8 @@ def _read_session(
     for x in chosen:
         warnings += _header_check(x.path, x.meta, f"{name} {x.modality.value}", spacing)
     return BidsSession(
-        name, images, warnings=warnings, **_session_date(folder, sub, name, images, metas)
+        name, images, warnings=warnings, **session_date(folder, sub, name, images, metas)
     )
-
-
-def _session_date(
-    folder: Path,
-    sub: Path,
-    name: str,
-    images: dict[Modality, Path],
-    metas: dict[Modality, dict[str, Any]],
-) -> dict[str, Any]:
-    table = next(iter(sorted(sub.glob("*_sessions.tsv"))), None)
-    if table is not None and name != "anat":
-        times = _tsv(table, "session_id")
-        if name in times:
-            date = _parse_date(times[name], f"sessions.tsv, {name}")
-            if date is not None:
-                return {"date": date, "date_source": "sessions.tsv"}
-    scans = next(iter(sorted(folder.glob("*_scans.tsv"))), None)
-    if scans is not None:
-        times = _tsv(scans, "filename")
-        rel = {p.relative_to(folder).as_posix(): m for m, p in images.items()}
-        days = {_parse_date(t, f"scans.tsv, {name}") for f, t in times.items() if f in rel}
-        days.discard(None)
-        if days:
-            return {"date": min(d for d in days if d is not None), "date_source": "scans.tsv"}
-    days = {_sidecar_date(meta, f"{name} sidecar") for meta in metas.values()}
-    days.discard(None)
-    if days:
-        return {"date": min(d for d in days if d is not None), "date_source": "sidecar"}
-    return {}
 
 
 def _derivative_seg(
