@@ -85,7 +85,13 @@ def _check_dates(sessions: list[BidsSession], date: dt.date | None) -> None:
                 f"--date gives one date for {len(sessions)} sessions",
                 "pick one session with --session, or put acq_time in the sessions.tsv",
             )
-        sessions[0].date, sessions[0].date_source = date, "--date"
+        known = sessions[0]
+        if known.date is not None and known.date != date:
+            known.warnings.append(
+                f"{known.name}: --date differs from the date in the {known.date_source}; "
+                "--date is used"
+            )
+        known.date, known.date_source = date, "--date"
         return
     undated = [s.name for s in sessions if s.date is None]
     if undated:
