@@ -164,6 +164,7 @@ def test_paths_outside_root_are_refused(progression_bids: Path, tmp_path: Path) 
         (lambda r: None, ["--date", "2001-01-01"], "--date gives one date for 2 sessions"),
         (lambda r: None, ["--root", "/nonexistent-root"], "escapes the data folder"),
         (lambda r: None, ["--seg-from", "nothing"], "ses-01: no *_dseg image(s)"),
+        (lambda r: None, ["--seg-from", "../manual"], "is not a pipeline folder name"),
     ],
 )
 def test_cli_refuses_bad_bids_in_one_line_and_stores_nothing(

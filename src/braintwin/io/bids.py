@@ -277,6 +277,13 @@ def read_bids_subject(
         spacing: the voxel size the user declared (``--spacing``), checked against the
             sidecars' slice thickness instead of the headers'.
     """
+    if seg_pipeline is not None and (
+        not seg_pipeline.strip() or Path(seg_pipeline).name != seg_pipeline or seg_pipeline == ".."
+    ):
+        raise InputError(
+            f"--seg-from {seg_pipeline!r} is not a pipeline folder name",
+            "give the name of a folder under derivatives/, e.g. --seg-from manual",
+        )
     guard = Path(root).resolve() if root is not None else None
     top = safe_path(path, guard) if guard is not None else Path(path)
     if not top.is_dir():
