@@ -73,3 +73,24 @@ def test_sidecar_inheritance_deeper_and_more_specific_files_win(tmp_path: Path) 
     (anat / "sub-1_acq-fast_T1w.json").write_text("{not json")
     with pytest.raises(InputError, match="unreadable BIDS sidecar"):
         sidecar_for(image, [tmp_path, anat])
+
+
+def test_export_target_must_be_new_or_an_earlier_export(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from braintwin.twin.bids_export import export_bids, participant_label
+
+    assert participant_label("BT-ABCDE12345") == "BTABCDE12345"
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    nobody = cast(Any, None)  # the target is checked before the twin is read
+    with pytest.raises(InputError, match=r"busy is not empty.*--force"):
+        export_bids(nobody, busy)
+    with pytest.raises(InputError, match="not a braintwin BIDS export"):
+        export_bids(nobody, busy, force=True)
+    assert (busy / "notes.txt").read_text() == "mine"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        export_bids(nobody, afile)

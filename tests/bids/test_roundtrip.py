@@ -166,6 +166,19 @@ def test_export_layout_is_bids_pseudonymous_and_shifted(exported: Exported) -> N
             assert not any(d in text for d in real), p.name
 
 
+def test_export_refuses_its_own_target_without_force_and_replaces_it_with(
+    exported: Exported,
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BRAINTWIN_HOME", str(exported.home))
+        before = sorted(p.relative_to(exported.out) for p in exported.out.rglob("*"))
+        assert run(["export", "bids", PATIENT, str(exported.out)]) == 2
+        assert run(["export", "bids", PATIENT, str(exported.out), "--force"]) == 0
+        assert sorted(p.relative_to(exported.out) for p in exported.out.rglob("*")) == before
+        leftovers = [p.name for p in exported.out.parent.iterdir() if p.name.startswith(".")]
+        assert leftovers == []  # neither the build folder nor the replaced export remain
+
+
 def bids_validator() -> str | None:
     """The npm bids-validator (1.15.0): $BIDS_VALIDATOR, or `bids-validator` on the PATH."""
     return os.environ.get("BIDS_VALIDATOR") or shutil.which("bids-validator")

@@ -34,7 +34,7 @@ from braintwin.types import Modality
 if TYPE_CHECKING:
     from braintwin.twin.twin import AddVisitResult, Twin
 
-__all__ = ["BidsIngestResult", "BidsSelection", "ingest_bids"]
+__all__ = ["BidsIngestError", "BidsIngestResult", "BidsSelection", "ingest_bids"]
 
 Progress = Callable[[str, float], None]
 
