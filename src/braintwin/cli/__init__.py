@@ -71,6 +71,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.cohort",
     "braintwin.cli.serve",
     "braintwin.cli.fhir",
+    "braintwin.cli.bids",
 )
 
 _registered = False

@@ -168,6 +168,45 @@ def ingest_visit(
     return twin, result
 
 
+def _bids_ingest(
+    path: Path, patient: str, date: str | None, modality: list[str] | None, root: Path | None,
+    segment: str, n4: bool, update: bool, classify: bool, spacing: str | None,
+    seg: Path | None, replace: bool, db: str | None, bids: dict[str, Any],
+) -> bool:  # fmt: skip
+    """Hand a BIDS folder to :mod:`braintwin.cli.bids`; False (nothing done) for other input.
+    Refuses the BIDS-only options on other input."""
+    from braintwin.io.bids import is_bids_input
+    from braintwin.twin import IngestOptions
+
+    if not is_bids_input(path):
+        given = [f"--{k.replace('_', '-')}" for k, v in bids.items() if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to a BIDS folder", "drop them")
+        return False
+    from braintwin.cli.bids import ingest_bids_command
+
+    per, single = _modality_overrides(modality)
+    if single is not None:
+        raise InputError("a BIDS folder holds several images", "name each: --modality FILE=t1ce")
+    opts = IngestOptions(
+        modalities=per,
+        root=root,
+        segment=None if segment.lower() == "none" else segment,
+        n4=n4,
+        update_model=update,
+        classify=classify,
+        spacing_override=parse_spacing(spacing),
+        segmentation=seg,
+    )
+    try:
+        ingest_bids_command(
+            path, patient, parse_date(date), db=db, options=opts, replace=replace, **bids
+        )
+    except KeyboardInterrupt as err:
+        raise _interrupted(err) from None
+    return True
+
+
 def _interrupted(err: KeyboardInterrupt) -> InterruptReported:
     """Ctrl-C: say in one line what was and was not stored; exit 130 like a shell."""
     typer.secho(str(err) or "interrupted", fg=typer.colors.RED, err=True)
@@ -226,7 +265,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def ingest(
         path: Annotated[
-            Path, typer.Argument(help="NIfTI file, BraTS case folder or DICOM folder.")
+            Path,
+            typer.Argument(help="NIfTI file, BraTS case, DICOM or BIDS (dataset/sub/ses) folder."),
         ],
         patient: Annotated[
             str, typer.Option("--patient", "-p", help="Patient identifier (pseudonymised).")
@@ -277,9 +317,31 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--replace", help="Replace a different visit stored on the same date."),
         ] = False,
+        subject: Annotated[
+            str | None, typer.Option("--subject", help="BIDS: the subject (sub-LABEL) to ingest.")
+        ] = None,
+        session: Annotated[
+            str | None, typer.Option("--session", help="BIDS: only this session (ses-LABEL).")
+        ] = None,
+        run: Annotated[
+            int | None,
+            typer.Option("--run", help="BIDS: the run to use where a sequence has several."),
+        ] = None,
+        seg_from: Annotated[
+            str | None,
+            typer.Option(
+                "--seg-from",
+                help="BIDS: use each session's *_dseg from derivatives/PIPELINE as its label.",
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
-        """Ingest one visit: de-identify, preprocess, segment, store, update the model."""
+        """Ingest one visit (a BIDS folder: one visit per session): de-identify, preprocess,
+        segment, store, update the model."""
+        bids = {"subject": subject, "session": session, "run": run, "seg_from": seg_from}
+        if _bids_ingest(path, patient, date, modality, root, segment, n4, update, classify,
+                        spacing, seg, replace, db, bids):  # fmt: skip
+            return
         try:
             twin, result = ingest_visit(
                 path,

@@ -37,7 +37,7 @@ from braintwin.preprocess.geometry import (
 )
 from braintwin.preprocess.mask import brain_mask
 from braintwin.preprocess.normalise import zscore
-from braintwin.preprocess.registration import register_rigid, transform_magnitude
+from braintwin.preprocess.registration import Registration, register_rigid, transform_magnitude
 from braintwin.types import Modality, Volume
 
 __all__ = ["PreprocessOptions", "PreprocessedVisit", "preprocess_visit"]
@@ -265,13 +265,19 @@ def preprocess_visit(
             # visit's scalp and neck (the reference is skull-stripped) cannot pull it away.
             near = ndimage.binary_dilation(reference.data > 0, iterations=5)
             region = reference.with_data(near.astype(np.uint8), Modality.MASK)
-            reg = min(
-                (
-                    register_rigid(fixed, positive_ref, init=i, fixed_mask=region)
-                    for i in ("moments", "identity")
-                ),
-                key=lambda r: r.metric,
-            )
+            # A start ITK refuses (moments of an already z-scored visit, which has negative
+            # values) leaves the other; only when both fail is the visit refused.
+            tried: list[Registration] = []
+            failure: InputError | None = None
+            for init in ("moments", "identity"):
+                try:
+                    tried.append(register_rigid(fixed, positive_ref, init=init, fixed_mask=region))
+                except InputError as exc:
+                    failure = exc
+            if not tried:
+                assert failure is not None
+                raise failure
+            reg = min(tried, key=lambda r: r.metric)
             ref_matrix = reg.matrix
             _check_overlap(
                 fixed,
