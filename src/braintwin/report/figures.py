@@ -236,6 +236,7 @@ def orthogonal_panel(
     mask: Volume | None = None,
     center: tuple[int, int, int] | None = None,
     title: str | None = None,
+    legend: bool = True,
 ) -> bytes:
     """A grid: one row per volume, columns axial / coronal / sagittal through the tumour centre.
 
@@ -245,6 +246,7 @@ def orthogonal_panel(
             them stays visible).
         mask: brain mask drawn as a cyan contour; the panels are cropped to it.
         center: voxel the three planes pass through (default: tumour centroid).
+        legend: draw the overlay legend under the grid.
     """
     names = list(volumes)
     first = volumes[names[0]]
@@ -263,14 +265,14 @@ def orthogonal_panel(
         if seg is not None:
             layers.append(Layer(seg.data.astype(np.int16), "labels", width=1.2))
         rows.append((name, layers))
-    legend = seg_legend() if seg is not None else []
+    entries = seg_legend() if seg is not None else []
     if mask_arr is not None:
-        legend.append(("brain mask", "cyan"))
+        entries.append(("brain mask", "cyan"))
     return slice_grid(
         rows,
         first.affine,
         center=c,
         crop=mask_arr if mask_arr is not None else (first.data != 0),
         title=title,
-        legend=legend,
+        legend=entries if legend else [],
     )

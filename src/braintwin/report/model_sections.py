@@ -14,7 +14,7 @@ import numpy as np
 
 from braintwin.report.document import Block, Figure, Flag, Paragraph, Section, Subheading, Table
 from braintwin.report.naming import compartment_label, plan_summary
-from braintwin.report.numbers import ml, sig, value
+from braintwin.report.numbers import fixed, ml, sig, value
 from braintwin.types import Modality
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def latest_forecast(twin: Twin) -> tuple[Forecast, Artifact] | None:
 
 def _progression_rows(p: dict[str, Any]) -> list[list[str]]:
     rows = [
-        ["definition", str(p.get("definition", "–")).replace("enhancing volume", "TC volume")],
+        ["definition", str(p.get("definition", "–")).replace(">=", "≥").replace(" x ", " × ")],
         ["probability of progression within the horizon", sig(p.get("p_progression_by_date"), 2)],
         ["median time to progression", _days(p.get("median_days"))],
         ["5th percentile", _days(p.get("q05_days"))],
@@ -210,7 +210,7 @@ def _scores(twin: Twin) -> Section | None:
             str(s.target_date),
             s.plan,
             s.region + (" (old scoring)" if s.legacy else ""),
-            value(s.dice),
+            fixed(s.dice, 2),
             ml(s.predicted_ml_median),
             ml(s.observed_ml),
             f"{s.volume_error_ml:+.1f}",

@@ -44,10 +44,10 @@ def fixed(x: float | None, decimals: int = 1) -> str:
 
 
 def ml(x: float | None) -> str:
-    """A volume in mL: one decimal (0.1 mL = 100 voxels of 1 mm³), two below 1 mL."""
+    """A volume in mL: two decimals below 10 mL (0.01 mL = 10 voxels of 1 mm³), one above."""
     if x is None:
         return DASH
-    return fixed(x, 2 if abs(float(x)) < 1 else 1)
+    return fixed(x, 2 if abs(float(x)) < 10 else 1)
 
 
 def percent(x: float | None, *, signed: bool = True) -> str:

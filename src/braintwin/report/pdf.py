@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from braintwin.atomic import atomic_write
 from braintwin.report.document import (
     Block,
@@ -34,6 +32,7 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 0.7, 0.7, 0.7, 0.85
 _WIDTH = PAGE_IN[0] - _LEFT - _RIGHT
 _BODY = PAGE_IN[1] - _TOP - _BOTTOM
 _CHAR = 0.56  # mean glyph width of DejaVu Sans in em, to wrap text without measuring it
+_TABLE_CHAR = 0.62  # tables: digits and bold headers are wider than running text
 
 
 def _chars(fontsize: float, width_in: float = _WIDTH) -> int:
@@ -95,13 +94,13 @@ def _text_lines(fig: Any, top: float, data: dict[str, Any]) -> None:
         )
 
 
-def _rule(fig: Any, top: float, _: Any) -> None:
+def _rule(fig: Any, top: float, _: Any, width: float = _WIDTH) -> None:
     from matplotlib.lines import Line2D
 
     y = _fy(top)
     fig.lines.append(
         Line2D(
-            [_fx(_LEFT), _fx(_LEFT + _WIDTH)], [y, y], transform=fig.transFigure, color="0.75", lw=1
+            [_fx(_LEFT), _fx(_LEFT + width)], [y, y], transform=fig.transFigure, color="0.75", lw=1
         )
     )
 
@@ -118,12 +117,13 @@ def _table_rows(fig: Any, top: float, data: dict[str, Any]) -> None:
     from matplotlib.patches import Rectangle
 
     fs, widths, y = data["size"], data["widths"], top
-    for cells, height, header in data["rows"]:
+    rows = [(data["head"], True)] if data.get("show_header") else []
+    for (cells, height), header in [*rows, (data["row"], False)]:
         if header:
             fig.patches.append(
                 Rectangle(
                     (_fx(_LEFT), _fy(y + height)),
-                    _fx(sum(widths)),
+                    sum(widths) / PAGE_IN[0],
                     height / PAGE_IN[1],
                     transform=fig.transFigure,
                     facecolor="0.92",
@@ -144,10 +144,16 @@ def _table_rows(fig: Any, top: float, data: dict[str, Any]) -> None:
                 )
             x += w
         y += height
-        _rule(fig, y, None)
+        _rule(fig, y, None, sum(widths))
 
 
-_DRAW = {"text": _text_lines, "rule": _rule, "image": _image, "table": _table_rows}
+_DRAW = {
+    "text": _text_lines,
+    "rule": _rule,
+    "space": lambda fig, top, data: None,
+    "image": _image,
+    "table": _table_rows,
+}
 
 
 def _text_item(
@@ -167,28 +173,38 @@ def _text_lines_item(
 
 
 def _table_items(t: Table, size: float = 7.5) -> list[_Item]:
+    """One item per row; the layout gives the first row on each page the header too."""
     ncol = len(t.header)
-    natural = [max([len(t.header[c])] + [len(r[c]) for r in t.rows]) + 2 for c in range(ncol)]
-    budget = _chars(size)
-    if sum(natural) > budget:  # shrink wide columns first; every column keeps 8 characters
-        cap = max(8, budget // ncol)
-        while sum(natural) > budget and max(natural) > cap:
-            i = int(np.argmax(natural))
-            natural[i] -= 1
+    # A column is as wide as its longest cell and its header's longest word (headers wrap);
+    # when the table is too wide, the widest columns wrap, never below their longest word.
+    words = [
+        [w for cell in (t.header[c], *(r[c] for r in t.rows)) for w in cell.split()]
+        for c in range(ncol)
+    ]
+    floor = [min(max((len(w) for w in ws), default=1), 16) + 2 for ws in words]
+    natural = [
+        max(floor[c], min(len(t.header[c]), 12) + 2, *(len(r[c]) + 2 for r in t.rows))
+        for c in range(ncol)
+    ]
+    budget = _chars(size, _WIDTH) * _CHAR // _TABLE_CHAR
+    while sum(natural) > budget:
+        shrinkable = [c for c in range(ncol) if natural[c] > floor[c]]
+        if not shrinkable:
+            break
+        natural[max(shrinkable, key=lambda c: natural[c])] -= 1
     total = sum(natural)
-    widths = [_WIDTH * n / max(total, budget) for n in natural]
-    if total < budget:
-        widths = [w * budget / total * min(1.0, total / budget * 1.6) for w in widths]
-    chars = [max(4, int(w * 72 / (_CHAR * size)) - 1) for w in widths]
+    stretch = min(budget / total, 1.4) if total < budget else budget / total
+    widths = [_WIDTH * n * stretch / budget for n in natural]
+    chars = [max(4, int(w * 72 / (_TABLE_CHAR * size)) - 1) for w in widths]
 
-    def row(cells: tuple[str, ...], header: bool) -> tuple[list[list[str]], float, bool]:
+    def row(cells: tuple[str, ...]) -> tuple[list[list[str]], float]:
         wrapped = [textwrap.wrap(c, n) or [""] for c, n in zip(cells, chars, strict=True)]
-        return wrapped, max(len(w) for w in wrapped) * _line_in(size) + 0.06, header
+        return wrapped, max(len(w) for w in wrapped) * _line_in(size) + 0.06
 
-    head = row(t.header, True)
+    head = row(t.header)
     return [
-        _Item(head[1] + r[1], "table", {"size": size, "widths": widths, "rows": [head, r]})
-        for r in (row(cells, False) for cells in t.rows)
+        _Item(r[1], "table", {"size": size, "widths": widths, "head": head, "row": r, "id": id(t)})
+        for r in (row(cells) for cells in t.rows)
     ]
 
 
@@ -242,28 +258,60 @@ def _items(doc: ReportDocument) -> list[_Item]:
         size = 13 if s.level == 1 else 10.5
         if s.level == 1:
             items.append(_Item(0.12, "rule", None, keep_with_next=True))
+        else:
+            items.append(_Item(0.1, "space", None, keep_with_next=True))
         items.append(_text_item(s.title, size, bold=True, keep=True))
         for b in s.blocks:
             items += _block_items(b)
     return items
 
 
+def _min_height(item: _Item) -> float:
+    """The least room an item can take: figures may shrink to 75 % to fit a page."""
+    if item.kind == "image":
+        return 0.75 * item.height
+    if item.kind == "table":
+        return item.height + item.data["head"][1]
+    return item.height
+
+
 def layout_pages(doc: ReportDocument) -> list[list[tuple[float, _Item]]]:
-    """Items placed on pages: (distance from the top of the page in inches, item)."""
+    """Items placed on pages: (distance from the top of the page in inches, item).
+
+    A heading or a figure never ends a page without what follows it (``keep_with_next``), a
+    table's first row on each page carries the header, a figure shrinks (to 75 % at least)
+    rather than leave a large gap.
+    """
     pages: list[list[tuple[float, _Item]]] = [[]]
-    y = _TOP
+    y, limit = _TOP, _TOP + _BODY
     items = _items(doc)
+    previous: _Item | None = None
     for k, item in enumerate(items):
-        need = item.height
-        j = k
-        while items[j].keep_with_next and j + 1 < len(items):  # a heading never ends a page
+        need, j = _min_height(item), k
+        while items[j].keep_with_next and j + 1 < len(items):
             j += 1
-            need += items[j].height if items[j].kind != "image" else min(items[j].height, 2.0)
-        if y + need > _TOP + _BODY and pages[-1]:
+            need += _min_height(items[j])
+        if y + need > limit and pages[-1]:
             pages.append([])
-            y = _TOP
+            y, previous = _TOP, None
+        if item.kind == "table":
+            first = (
+                previous is None
+                or previous.kind != "table"
+                or previous.data["id"] != item.data["id"]
+            )
+            item = _Item(
+                item.height + (item.data["head"][1] if first else 0.0),
+                "table",
+                {**item.data, "show_header": first},
+            )
+        if item.kind == "image" and y + item.height > limit:
+            scale = (limit - y - 0.08) / (item.height - 0.08)
+            d = item.data
+            item = _Item(limit - y, "image", {**d, "w": d["w"] * scale, "h": d["h"] * scale})
         pages[-1].append((y, item))
         y += item.height
+        previous = item
     return pages
 
 

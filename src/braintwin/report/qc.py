@@ -83,11 +83,8 @@ def registration_qc(baseline: Visit, follow_up: Visit) -> list[Block] | None:
         legend.append(("first visit: tumour outline", "magenta"))
     png = slice_grid(
         [
-            (
-                f"checkerboard {name0} {baseline.date} / {name1} {follow_up.date}",
-                [Layer(checkerboard(a, b), "gray", 0, 1)],
-            ),
-            (f"{name1} {follow_up.date} + first visit", later_layers),
+            ("checkerboard", [Layer(checkerboard(a, b), "gray", 0, 1)]),
+            (f"{name1} + first visit outlines", later_layers),
         ],
         v1.affine,
         center=c,
@@ -95,7 +92,8 @@ def registration_qc(baseline: Visit, follow_up: Visit) -> list[Block] | None:
         legend=legend,
     )
     text = (
-        "Top: tiles alternate between the first visit and this one; anatomical edges "
+        f"{name0} of the first visit ({baseline.date}) and {name1} of this visit "
+        f"({follow_up.date}). Top: tiles alternate between the first visit and this one; anatomical edges "
         "(ventricles, skull base, cortex) should run on across tile borders. Bottom: this "
         "visit with the first visit's brain outline (cyan) and tumour outline (magenta); the "
         "outline should hug this visit's brain." + _motion(follow_up, v1)

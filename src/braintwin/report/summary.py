@@ -111,6 +111,7 @@ def plain_summary(f: SummaryFacts) -> str:
             f"The RANO-style imaging response of the latest visit is {f.response} "
             f"({_RESPONSE.get(f.response, f.response)})."
         )
+    out += f.notes
     fc = f.forecast
     if fc is not None and fc.tc_median_ml is not None:
         text = (
@@ -127,6 +128,5 @@ def plain_summary(f: SummaryFacts) -> str:
             out.append("The model has not yet seen the newest visit; its forecast is out of date.")
     elif n and not f.model_stale:
         out.append("No growth forecast has been made yet.")
-    out += f.notes
     out.append(CAVEAT)
     return " ".join(out)

@@ -24,8 +24,8 @@ _REGION_NAMES = {
     "WT": "whole tumour (WT)",
     "TC": "tumour core (TC)",
     "ET": "enhancing tumour (ET)",
-    "ED": "edema",
-    "NCR": "necrotic / non-enhancing core",
+    "edema": "edema",
+    "necrosis": "necrotic / non-enhancing core",
 }
 
 
@@ -33,8 +33,15 @@ def region_name(region: str) -> str:
     return _REGION_NAMES.get(region, region)
 
 
+def _shows(region: Region, observable: Collection[str]) -> bool:
+    """Edema is WT minus TC and necrosis TC minus ET: each is seen when both of its parts
+    are (segmenters declare only the evaluation regions WT/TC/ET)."""
+    parts = {Region.EDEMA: ("WT", "TC"), Region.NECROSIS: ("TC", "ET")}
+    return all(p in observable for p in parts.get(region, (region.value,)))
+
+
 def _region_table(
-    seg: Volume, measurements: Mapping[str, Any], observable: Collection[str]
+    seg: Volume, measurements: Mapping[str, Any], observable: Collection[str], has_t1ce: bool
 ) -> Table:
     from braintwin.measure import measure_segmentation
 
@@ -44,8 +51,9 @@ def _region_table(
         r = m.get(region.value)
         if not r:
             continue
-        if region.value not in observable:  # e.g. ET without a T1ce image: never "0 mL"
-            rows.append([region_name(region.value), "not observable (no T1ce)", "–", "–"])
+        if not _shows(region, observable):  # e.g. ET without a T1ce image: never "0 mL"
+            why = "not observable" + ("" if has_t1ce else " (no T1ce)")
+            rows.append([region_name(region.value), why, "–", "–"])
             continue
         rows.append(
             [
@@ -124,16 +132,28 @@ def visit_section(
         flags.append("No segmentation yet: run `braintwin segment` on this patient.")
     blocks += [Flag(str(f)) for f in flags]
     if visit.volumes:
-        named = {m.value.upper(): visit.volumes[m] for m in visit.modalities}
-        blocks.append(
-            Figure(
-                orthogonal_panel(named, seg=overlay, mask=visit.brain_mask),
-                "slices through the tumour centre",
-                f"Slices through the centre of the tumour; outlines: {overlay_name}. Radiological "
-                "convention (the patient's right on the image's left); R/L, A/P, S/I mark the "
-                "patient's directions; the bar is to scale.",
+        # One figure per modality (T1ce first), so the PDF can flow them across pages.
+        order = sorted(visit.modalities, key=lambda m: m != Modality.T1CE)
+        for k, m in enumerate(order):
+            last = k == len(order) - 1
+            blocks.append(
+                Figure(
+                    orthogonal_panel(
+                        {m.value.upper(): visit.volumes[m]},
+                        seg=overlay,
+                        mask=visit.brain_mask,
+                        legend=last,
+                    ),
+                    f"{m.value.upper()} slices through the tumour centre",
+                    (
+                        f"Slices through the centre of the tumour; outlines: {overlay_name}. "
+                        "Radiological convention (the patient's right on the image's left); "
+                        "R/L, A/P, S/I mark the patient's directions; the bar is to scale."
+                    )
+                    if last
+                    else "",
+                )
             )
-        )
     sections = [Section(title, blocks)]
     if overlay is not None:
         seen = observable_regions(
@@ -144,6 +164,7 @@ def visit_section(
             overlay,
             visit.measurements if seg is not None else {},
             seen if seg is not None else observable_regions(),
+            Modality.T1CE in visit.volumes,
         )
         sections.append(Section(f"Tumour regions ({overlay_name})", [table], level=2))
     unc = _uncertainty(visit, overlay) if visit.volumes else None

@@ -145,6 +145,17 @@ def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
     return Section("Course over time", blocks), (facts, response)
 
 
+def _synthetic_note(visits: list[Visit]) -> list[str]:
+    fake = [str(v.date) for v in visits if v.meta.get("synthetic")]
+    if not fake:
+        return []
+    return [
+        f"Caution: the visit(s) of {', '.join(fake)} are SYNTHETIC (simulated by the growth "
+        "model, not patient images), so the change and response above describe the "
+        "simulation, not this patient."
+    ]
+
+
 def build_document(twin: Twin) -> ReportDocument:
     """The report of ``twin`` as a document (both formats render it)."""
     from braintwin import __version__
@@ -166,6 +177,7 @@ def build_document(twin: Twin) -> ReportDocument:
         response=response,
         forecast=forecast,
         model_stale=model_status(twin).stale,
+        notes=_synthetic_note(visits),
     )
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return ReportDocument(
