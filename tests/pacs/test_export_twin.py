@@ -94,7 +94,7 @@ def test_nifti_twin_to_orthanc(
 
     out_dir = tmp_path / "pacs"
     pdf = small_pdf(tmp_path / "report.pdf")
-    args = ["export", "dicom", twin.id, str(out_dir), "--pdf", str(pdf), "--stow", orthanc.dicomweb]
+    args = ["export", "dicom", twin.id, str(out_dir), "--stow", orthanc.dicomweb]
     code, out, err = run(args, capsys)
     assert code == 0, err
     assert "skipped RTSTRUCT (CTV)" in out and f"braintwin calibrate {twin.id}" in out
@@ -127,8 +127,12 @@ def test_nifti_twin_to_orthanc(
             assert volume.value == pytest.approx(measured[region]["volume_ml"])
     # One tracking UID per region across the visits: the regions are followed over time.
     assert set(tracking) == {"WT", "TC", "ET"} and all(len(u) == 1 for u in tracking.values())
+    # The twin's own report (braintwin.twin.reporting.write_report_pdf), encapsulated whole.
+    assert "visit-2: PDF from the twin's report" in out
     doc = pydicom.dcmread(files["visit-2/report_pdf.dcm"])
-    assert bytes(doc.EncapsulatedDocument[: doc.EncapsulatedDocumentLength]) == pdf.read_bytes()
+    document = bytes(doc.EncapsulatedDocument[: doc.EncapsulatedDocumentLength])
+    assert document.startswith(b"%PDF-") and document.rstrip().endswith(b"%%EOF")
+    assert doc.PatientID == twin.id and doc.StudyInstanceUID == seg.StudyInstanceUID
 
     # Orthanc: two studies (one per visit), every object there, listed by QIDO too.
     assert len(orthanc.get("/instances")) == len(files)
@@ -148,6 +152,8 @@ def test_nifti_twin_to_orthanc(
     assert code == 0, err
     assert "skipped RTSTRUCT" not in out
     again = written(tmp_path / "again")
+    doc = pydicom.dcmread(again["visit-2/report_pdf.dcm"])  # --pdf: the given file, unchanged
+    assert bytes(doc.EncapsulatedDocument[: doc.EncapsulatedDocumentLength]) == pdf.read_bytes()
     rt = pydicom.dcmread(again["visit-2/ctv_rtstruct.dcm"])
     seg2 = pydicom.dcmread(again["visit-2/seg.dcm"])
     assert rt.StudyInstanceUID == seg2.StudyInstanceUID == last
@@ -220,11 +226,11 @@ def test_dicom_study_results_reference_the_remapped_images(
         ipp = np.asarray(frame.PlanePositionSequence[0].ImagePositionPatient, float)
         assert np.allclose(ipp, position[src], atol=1e-3)
 
-    # On the PACS: one patient, one study holding the images, the SEG and the SR.
+    # On the PACS: one patient, one study holding the images, the SEG, the SR and the PDF.
     assert len(server.get("/patients")) == 1 and len(server.get("/studies")) == 1
     assert len(server.get("/instances")) == len(files)
     listed = server.get(f"/dicom-web/studies/{first.StudyInstanceUID}/series")
-    assert sorted(s["00080060"]["Value"][0] for s in listed) == ["MR", "SEG", "SR"]
+    assert sorted(s["00080060"]["Value"][0] for s in listed) == ["DOC", "MR", "SEG", "SR"]
     instances = server.get(
         f"/dicom-web/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/instances"
     )

@@ -125,3 +125,56 @@ def test_bad_urls_and_files_are_refused_before_sending(tmp_path: Path) -> None:
         stow_files("http://bob:pw@127.0.0.1:9/dicom-web", [])
     with pytest.raises(InputError, match="not an http"):
         stow_files("ftp://127.0.0.1/dicom-web", [])
+
+
+def test_cli_push_failure_is_one_line_and_keeps_the_files(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export dicom --stow`` to a server that is not there: exit 2, one line naming what was
+    not stored; the objects stay on disk to push later. Credentials are checked first."""
+    from braintwin.cli import main
+    from braintwin.twin import Twin
+
+    twin = Twin.open("stow-cli-test", create=True)
+    visit_files = objects(tmp_path / "src")
+    monkeypatch.setattr(
+        "braintwin.twin.pacs.export_dicom",
+        lambda twin, out, **kw: _fake_export(out, visit_files),
+    )
+    monkeypatch.setattr("braintwin.twin.Twin.open", lambda *a, **k: twin)
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        try:
+            main(args)
+            code = 0
+        except SystemExit as ex:
+            code = int(ex.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    url = f"http://127.0.0.1:{free_port()}/dicom-web"
+    code, out, err = run(["export", "dicom", twin.id, str(tmp_path / "out"), "--stow", url])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "cannot connect" in err and "0 stored, 8 not stored" in err
+    assert "wrote visit-1/seg.dcm" in out
+    monkeypatch.setenv("BRAINTWIN_DICOMWEB_USER", "alice")
+    code, out, err = run(["export", "dicom", twin.id, str(tmp_path / "out"), "--stow", url])
+    assert code == 2 and "no password" in err and out == ""
+    monkeypatch.setenv("BRAINTWIN_DICOMWEB_TOKEN", "tok-123")
+    code, out, err = run(["export", "dicom", twin.id, str(tmp_path / "out"), "--stow", url])
+    assert code == 2 and "both a bearer token and a user" in err and "tok-123" not in err
+
+
+def _fake_export(out: Path, files: list[tuple[str, Path]]) -> object:
+    """The real objects of :func:`objects`, laid out as ``export_dicom`` lays them out."""
+    import shutil
+
+    from braintwin.twin.pacs import PacsExport
+
+    result = PacsExport()
+    for name, path in files:
+        target = Path(out) / "visit-1" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+        result.add(Path(out), target)
+    return result

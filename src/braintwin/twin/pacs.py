@@ -93,12 +93,18 @@ def visit_study(
         series_uid=derived_uid(secret, *key, modality, "series"),
         instance_uids=tuple(derived_uid(secret, *key, modality, "image", str(k)) for k in range(n)),
     )
-    how = (
-        "the ingested DICOM study (remapped UID); a new reference series, as the grid is not "
-        "the acquired series' own"
-        if record
-        else "a study UID derived for this NIfTI visit, with a reference series"
-    )
+    if record:
+        how = (
+            "the ingested DICOM study (remapped UID); a new reference series, as the grid is "
+            "not the acquired series' own (--spacing override)"
+        )
+    elif any(str(src).startswith("dicom:") for src in visit.meta.get("sources", [])):
+        how = (
+            "a derived study UID with a reference series: this DICOM visit was ingested before "
+            "braintwin kept its UIDs (ingest it again to reference its images)"
+        )
+    else:
+        how = "a study UID derived for this NIfTI visit, with a reference series"
     return derived, how
 
 
@@ -212,12 +218,11 @@ def _rtstruct(twin: Any, secret: bytes, dates: list[dt.date], root: Path, out: P
 
 
 def _report_pdf(twin: Any, pdf: Path | None, tmp: Path) -> tuple[bytes | None, str]:
+    """The PDF to encapsulate: the given file, else the twin's report (report.pdf)."""
     if pdf is not None:
         return Path(pdf).read_bytes(), "the given PDF"
-    try:
-        from braintwin.twin.reporting import write_report_pdf  # type: ignore[attr-defined]
-    except ImportError:
-        return None, "this braintwin has no PDF report writer; pass a PDF with --pdf"
+    from braintwin.twin.reporting import write_report_pdf
+
     return Path(write_report_pdf(twin, tmp / "report.pdf")).read_bytes(), "the twin's report"
 
 
@@ -268,9 +273,7 @@ def export_dicom(
     _rtstruct(twin, secret, dates, root, out)
     with tempfile.TemporaryDirectory() as tmp:
         data, what = _report_pdf(twin, pdf, Path(tmp))
-    if data is None:
-        out.skipped.append(f"PDF report: {what}")
-    else:
+    if data is not None:
         n = segmented[-1][0]
         ds = encapsulate_pdf(
             data,
