@@ -178,3 +178,50 @@ def _fake_export(out: Path, files: list[tuple[str, Path]]) -> object:
         shutil.copy(path, target)
         result.add(Path(out), target)
     return result
+
+
+def test_per_instance_refusals_in_a_202_answer_are_named(tmp_path: Path) -> None:
+    """A server that accepts the request but refuses one instance (HTTP 202 with a Failed SOP
+    Sequence, PS3.18 10.5.3): the refused object is named with its failure reason."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    files = objects(tmp_path)[-2:]
+    seg_uid = str(pydicom.dcmread(files[0][1]).SOPInstanceUID)
+    pdf_uid = str(pydicom.dcmread(files[1][1]).SOPInstanceUID)
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # the http.server API names it
+            seen.append(self.headers["Content-Type"])
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = {
+                "00081199": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [seg_uid]}}]},
+                "00081198": {"vr": "SQ", "Value": [{
+                    "00081155": {"vr": "UI", "Value": [pdf_uid]},
+                    "00081197": {"vr": "US", "Value": [0xA700]},
+                }]},
+            }  # fmt: skip
+            data = json.dumps(body).encode()
+            self.send_response(202)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/dicom-web"
+        with pytest.raises(DicomWebError, match="refused some objects") as info:
+            stow_files(url, files)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "1 stored, 1 refused (report_pdf.dcm (0xA700))" in str(info.value)
+    assert seen and seen[0].startswith('multipart/related; type="application/dicom"; boundary=')
