@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from braintwin.deid.keys import hmac_digest
-from braintwin.errors import NotFoundError
+from braintwin.errors import InputError, NotFoundError
 from braintwin.io.dicom_refs import StudyReference, recorded_series
 from braintwin.types import Modality, Visit, Volume
 
@@ -265,7 +265,11 @@ def export_dicom(
     root.mkdir(parents=True, exist_ok=True)
     out = PacsExport()
     if images is not None:
-        for path in deidentify_images(twin, secret, images, root / FILES["images"]):
+        studies = set()
+        for _, date in segmented:
+            record = twin.store.load_visit(twin.id, date).meta.get("dicom") or {}
+            studies.add(str(record.get("study_uid", "")))
+        for path in deidentify_images(twin, secret, images, root / FILES["images"], studies):
             out.add(root, path)
     last_seg: Any = None
     for n, date in segmented:
@@ -290,23 +294,43 @@ def export_dicom(
     return out
 
 
-def deidentify_images(twin: Any, secret: bytes, src: Path, dst: Path) -> list[Path]:
+def deidentify_images(
+    twin: Any, secret: bytes, src: Path, dst: Path, studies: set[str]
+) -> list[Path]:
     """De-identified copies of the original DICOM files under ``src`` that match the twin.
 
     UIDs are remapped exactly as at ingest, dates shifted with the twin's offset, PatientName
     and PatientID set to the twin's pseudonym: the copies are the images the twin's objects
     reference. Written as ``dst/series-N/00001.dcm`` (no name from the source is kept).
+    Every file must belong to one of ``studies`` (the twin's remapped study UIDs): images of
+    another study, perhaps of another patient, are never filed under this pseudonym.
     """
+    import shutil
+
     import pydicom
 
     from braintwin.deid import deidentify_folder
 
     written = deidentify_folder(src, dst, secret, patient_id=twin.id)
-    for path in written:
-        ds = pydicom.dcmread(path)
-        # deidentify_dataset keys pseudonym *and* date shift on patient_id; the twin's shift is
-        # keyed on its pseudonym (Twin.date_offset_days), so pass that and restore the name.
-        ds.PatientID = twin.id
-        ds.PatientName = twin.id
-        ds.save_as(path, enforce_file_format=True)
+    try:
+        foreign = 0
+        for path in written:
+            ds = pydicom.dcmread(path)
+            if str(ds.get("StudyInstanceUID", "")) not in studies:
+                foreign += 1
+                continue
+            # deidentify_dataset keys pseudonym *and* date shift on patient_id; the twin's shift
+            # is keyed on its pseudonym (Twin.date_offset_days): pass that, restore the name.
+            ds.PatientID = twin.id
+            ds.PatientName = twin.id
+            ds.save_as(path, enforce_file_format=True)
+        if foreign:
+            raise InputError(
+                f"{foreign} of the {len(written)} DICOM files given with --images belong to no "
+                "study ingested into this twin; nothing was written",
+                "give the folder of the DICOM study (studies) this patient's visits came from",
+            )
+    except BaseException:
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
     return written
