@@ -73,8 +73,8 @@ def test_a_nifti_visit_gets_stable_derived_uids() -> None:
     assert len(set(ref.instance_uids)) == 3
     other, _ = visit_study(SECRET, "BT-OTHEROTHER", v, "t1ce", v.reference)
     assert other.study_uid != ref.study_uid
-    old, how = visit_study(SECRET, PSEUDONYM, visit(None, ["dicom:t1ce:3 slices"]), "t1ce",
-                           v.reference)  # fmt: skip
+    _, how = visit_study(SECRET, PSEUDONYM, visit(None, ["dicom:t1ce:3 slices"]), "t1ce",
+                         v.reference)  # fmt: skip
     assert "ingest it again" in how
 
 
@@ -91,7 +91,7 @@ def test_images_are_copied_for_the_twin_and_foreign_ones_refused(tmp_path: Path)
     twin = _Twin(PSEUDONYM)
     study = remap_uid(str(original.StudyInstanceUID), SECRET)
 
-    with pytest.raises(InputError, match="1 of the 1 DICOM files .* belong to no study"):
+    with pytest.raises(InputError, match=r"1 of the 1 DICOM files .* belong to no study"):
         deidentify_images(twin, SECRET, src, tmp_path / "refused", {"2.25.1"})
     assert not (tmp_path / "refused").exists()
 
