@@ -105,3 +105,14 @@ def test_images_are_copied_for_the_twin_and_foreign_ones_refused(tmp_path: Path)
     real = dt.datetime.strptime(str(original.StudyDate), "%Y%m%d").date()
     assert ds.StudyDate == (real + shift).strftime("%Y%m%d")
     assert "slice" not in copy.name
+
+
+def test_a_missing_or_non_pdf_report_file_is_refused(tmp_path: Path) -> None:
+    from braintwin.twin.pacs import _report_pdf
+
+    with pytest.raises(InputError, match="--pdf file does not exist"):
+        _report_pdf(_Twin(PSEUDONYM), tmp_path / "missing.pdf", tmp_path)
+    (tmp_path / "notes.pdf").write_text("not a pdf")
+    data, what = _report_pdf(_Twin(PSEUDONYM), tmp_path / "notes.pdf", tmp_path)
+    assert data == b"not a pdf"
+    assert what == "the given PDF"  # the bytes are checked when encapsulated (test_objects)

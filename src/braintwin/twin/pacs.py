@@ -217,9 +217,11 @@ def _rtstruct(twin: Any, secret: bytes, dates: list[dt.date], root: Path, out: P
     out.add(root, path)
 
 
-def _report_pdf(twin: Any, pdf: Path | None, tmp: Path) -> tuple[bytes | None, str]:
+def _report_pdf(twin: Any, pdf: Path | None, tmp: Path) -> tuple[bytes, str]:
     """The PDF to encapsulate: the given file, else the twin's report (report.pdf)."""
     if pdf is not None:
+        if not Path(pdf).is_file():
+            raise InputError("the --pdf file does not exist", "give the path of a PDF file")
         return Path(pdf).read_bytes(), "the given PDF"
     from braintwin.twin.reporting import write_report_pdf
 
@@ -234,12 +236,14 @@ def export_dicom(
     Args:
         twin: the twin (``braintwin.twin.Twin``).
         out_dir: output folder (created; files named by content, no identifiers).
-        pdf: a report PDF to encapsulate; default the twin's own PDF report when available.
+        pdf: a report PDF to encapsulate; default the twin's own PDF report
+            (``twin.reporting.write_report_pdf``).
         images: the original DICOM folder of the visits, to write de-identified copies that
             match the stored UIDs (``images/series-N/*.dcm``).
 
     Raises:
         NotFoundError: the twin has no segmented visit.
+        InputError: ``pdf`` is not a PDF file; ``images`` holds files of another study.
     """
     import tempfile
 
@@ -277,18 +281,17 @@ def export_dicom(
     _rtstruct(twin, secret, dates, root, out)
     with tempfile.TemporaryDirectory() as tmp:
         data, what = _report_pdf(twin, pdf, Path(tmp))
-    if data is not None:
-        n = segmented[-1][0]
-        ds = encapsulate_pdf(
-            data,
-            last_seg,
-            title="braintwin tumour report",
-            series_uid=generate_uid(),
-            sop_uid=generate_uid(),
-            version=_version(),
-        )
-        out.add(root, save_encapsulated_pdf(ds, root / f"visit-{n}" / FILES["pdf"]))
-        out.notes.append(f"visit-{n}: PDF from {what}")
+    n = segmented[-1][0]
+    ds = encapsulate_pdf(
+        data,
+        last_seg,
+        title="braintwin tumour report",
+        series_uid=generate_uid(),
+        sop_uid=generate_uid(),
+        version=_version(),
+    )
+    out.add(root, save_encapsulated_pdf(ds, root / f"visit-{n}" / FILES["pdf"]))
+    out.notes.append(f"visit-{n}: PDF from {what}")
     for _, path in out.files:  # every object must re-open (a broken file never reaches a PACS)
         pydicom.dcmread(path, stop_before_pixels=True)
     return out
