@@ -147,11 +147,17 @@ def test_nifti_twin_to_orthanc(
 
     # After calibration the CTV structure set joins the last visit's study, same reference series.
     calibrate_twin(twin)
-    code, out, err = run(["export", "dicom", twin.id, str(tmp_path / "again"), "--pdf", str(pdf)],
-                         capsys)  # fmt: skip
+    code, out, err = run(["export", "dicom", twin.id, str(tmp_path / "again"), "--pdf", str(pdf),
+                          "--stow", orthanc.dicomweb], capsys)  # fmt: skip
     assert code == 0, err
     assert "skipped RTSTRUCT" not in out
     again = written(tmp_path / "again")
+    # Unchanged results keep their UIDs (content-derived): the PACS stores only what is new,
+    # the structure set and the other PDF.
+    for name in objects - {"visit-2/report_pdf.dcm"}:
+        uid = pydicom.dcmread(again[name]).SOPInstanceUID
+        assert uid == pydicom.dcmread(files[name]).SOPInstanceUID, name
+    assert len(orthanc.get("/instances")) == len(files) + 2
     doc = pydicom.dcmread(again["visit-2/report_pdf.dcm"])  # --pdf: the given file, unchanged
     assert bytes(doc.EncapsulatedDocument[: doc.EncapsulatedDocumentLength]) == pdf.read_bytes()
     rt = pydicom.dcmread(again["visit-2/ctv_rtstruct.dcm"])

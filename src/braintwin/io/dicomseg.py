@@ -183,6 +183,7 @@ def save_dicom_seg(
     patient_id: str = "ANONYMOUS",
     study_date: dt.date | None = None,
     study: StudyReference | None = None,
+    uids: tuple[str, str] | None = None,
 ) -> Path:
     """Write ``seg`` (BraTS labels) as a DICOM SEG with one binary segment per label.
 
@@ -204,6 +205,7 @@ def save_dicom_seg(
         study: the study and images a synthesised series stands for (``io.dicom_refs``): the
             SEG then belongs to that study and references those UIDs. A reference series of
             images that exist elsewhere (``study.existing``) is never written.
+        uids: the SEG's own (Series, SOP) Instance UIDs; new random ones by default.
 
     Returns:
         The written path.
@@ -258,9 +260,9 @@ def save_dicom_seg(
         pixel_array=np.ascontiguousarray(frames),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(),
+        series_instance_uid=uids[0] if uids else generate_uid(),
         series_number=900,
-        sop_instance_uid=generate_uid(),
+        sop_instance_uid=uids[1] if uids else generate_uid(),
         instance_number=1,
         manufacturer="braintwin",
         manufacturer_model_name="braintwin",

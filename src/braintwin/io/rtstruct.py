@@ -109,6 +109,7 @@ def save_rtstruct(
     study_date: dt.date | None = None,
     label: str = "braintwin",
     study: StudyReference | None = None,
+    uids: tuple[str, str] | None = None,
 ) -> Path:
     """Write ``rois`` as one RT Structure Set.
 
@@ -124,6 +125,7 @@ def save_rtstruct(
         study: the study and images the contours refer to (``io.dicom_refs``): the structure
             set then belongs to that study; images that exist elsewhere (``study.existing``)
             are referenced, never written to ``reference_dir``.
+        uids: the structure set's own (Series, SOP) Instance UIDs; new random ones by default.
     """
     from pydicom import Dataset
     from pydicom import Sequence as DicomSequence
@@ -142,7 +144,8 @@ def save_rtstruct(
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = UID(RTSTRUCT_SOP_CLASS)
-    ds.file_meta.MediaStorageSOPInstanceUID = uid = generate_uid()
+    series_uid, uid = uids if uids else (generate_uid(), generate_uid())
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_SOP_CLASS, uid
     for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
@@ -151,7 +154,7 @@ def save_rtstruct(
     for key in ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber"):
         setattr(ds, key, getattr(first, key))
     ds.ReferringPhysicianName = ""
-    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", generate_uid(), 901
+    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", series_uid, 901
     ds.SeriesDate, ds.SeriesTime, ds.InstanceNumber = first.StudyDate, "000000", 1
     ds.SeriesDescription = "braintwin target volumes"
     ds.OperatorsName, ds.Manufacturer = "", "braintwin"

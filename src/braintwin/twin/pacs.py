@@ -19,9 +19,12 @@ in the same study. Patient name and ID are the pseudonym; every date is the visi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from braintwin.deid.keys import hmac_digest
 from braintwin.errors import InputError, NotFoundError
@@ -118,6 +121,24 @@ def _native(visit: Visit, vol: Volume, order: int | None = None) -> tuple[Volume
     return to_native(vol, transforms, fixed, order=order), fixed
 
 
+def _content_uids(
+    secret: bytes, pseudonym: str, kind: str, study_uid: str, *content: bytes | str
+) -> tuple[str, str]:
+    """(Series, SOP) Instance UIDs of a written object: one series per kind and study, and an
+    instance UID that changes exactly when the content does, so pushing the same results
+    again stores nothing new while a changed result becomes a new instance of the series."""
+    digest = hashlib.sha256()
+    for part in (*content, _version()):
+        digest.update(part if isinstance(part, bytes) else part.encode("utf-8"))
+        digest.update(b"\x00")
+    series = derived_uid(secret, pseudonym, kind, "series", study_uid)
+    return series, derived_uid(secret, pseudonym, kind, "instance", study_uid, digest.hexdigest())
+
+
+def _volume_bytes(vol: Volume) -> bytes:
+    return np.ascontiguousarray(vol.data).tobytes() + np.asarray(vol.affine, float).tobytes()
+
+
 def _version() -> str:
     from braintwin import __version__
 
@@ -133,7 +154,6 @@ def _visit_objects(
 ) -> Any:
     """SEG and SR of one segmented visit; returns the SEG dataset (for later objects)."""
     import pydicom
-    from pydicom.uid import generate_uid
 
     from braintwin.io.dicom_sr import measurement_report, region_values, save_measurement_report
     from braintwin.io.dicomseg import save_dicom_seg
@@ -146,6 +166,7 @@ def _visit_objects(
     image, _ = _native(visit, visit.volumes.get(Modality(modality), visit.reference), order=1)
     study, how = visit_study(secret, twin.id, visit, modality, seg)
     out.notes.append(f"visit-{n}: {how}")
+    where = (str(visit.date), study.series_uid, *study.instance_uids)
     path = save_dicom_seg(
         seg,
         image,
@@ -154,21 +175,26 @@ def _visit_objects(
         study_date=visit.date,
         study=study,
         reference_dir=folder / FILES["reference"],
+        uids=_content_uids(secret, twin.id, "seg", study.study_uid, _volume_bytes(seg), *where),
     )
     if not study.existing:
         for ref in sorted((folder / FILES["reference"]).glob("*.dcm")):
             out.add(root, ref)
     out.add(root, path)
     seg_ds = pydicom.dcmread(path)
+    values = region_values(visit.measurements or {})
+    sr_uids = _content_uids(
+        secret, twin.id, "sr", study.study_uid, repr(values), str(n), seg_ds.SOPInstanceUID
+    )
     sr = measurement_report(
         [seg_ds],
-        region_values(visit.measurements or {}),
+        values,
         tracking_uids=_tracking_uids(secret, twin.id),
         time_point=f"visit {n}",
         time_point_order=n,
         device_uid=derived_uid(secret, "braintwin-device"),
-        series_uid=generate_uid(),
-        sop_uid=generate_uid(),
+        series_uid=sr_uids[0],
+        sop_uid=sr_uids[1],
         day=visit.date,
         version=_version(),
     )
@@ -208,7 +234,11 @@ def _rtstruct(twin: Any, secret: bytes, dates: list[dt.date], root: Path, out: P
         study_date=targets.date,
         label="braintwin CTV",
         study=study,
-    )
+        uids=_content_uids(
+            secret, twin.id, "rtstruct", study.study_uid, str(targets.date),
+            *(_volume_bytes(r.mask) for r in rois), *(r.description for r in rois),
+        ),
+    )  # fmt: skip
     known = {p for _, p in out.files}
     if not study.existing:
         for ref in sorted((folder / FILES["reference"]).glob("*.dcm")):
@@ -248,7 +278,6 @@ def export_dicom(
     import tempfile
 
     import pydicom
-    from pydicom.uid import generate_uid
 
     from braintwin.deid import load_or_create_secret
     from braintwin.io.dicom_pdf import encapsulate_pdf, save_encapsulated_pdf
@@ -282,12 +311,15 @@ def export_dicom(
     with tempfile.TemporaryDirectory() as tmp:
         data, what = _report_pdf(twin, pdf, Path(tmp))
     n = segmented[-1][0]
+    pdf_series, pdf_uid = _content_uids(
+        secret, twin.id, "pdf", str(last_seg.StudyInstanceUID), data, last_seg.SOPInstanceUID
+    )
     ds = encapsulate_pdf(
         data,
         last_seg,
         title="braintwin tumour report",
-        series_uid=generate_uid(),
-        sop_uid=generate_uid(),
+        series_uid=pdf_series,
+        sop_uid=pdf_uid,
         version=_version(),
     )
     out.add(root, save_encapsulated_pdf(ds, root / f"visit-{n}" / FILES["pdf"]))
