@@ -196,6 +196,8 @@ def test_dicom_study_results_reference_the_remapped_images(
     twin.add_visit(study_dir, None, options=opts)
     visit = twin.visit()
     assert visit.meta["dicom"]["study_uid"] != str(original.StudyInstanceUID)
+    assert len(visit.meta["dicom"]["series"]["t1"]["instance_uids"]) == shape[2]
+    assert "instance_uids" not in visit.reference.meta  # they name the acquired grid only
 
     server = orthanc_factory(users={"pacs": "pacs-password"})
     monkeypatch.setenv("BRAINTWIN_DICOMWEB_URL", server.dicomweb)

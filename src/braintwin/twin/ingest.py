@@ -180,6 +180,9 @@ def prepare_visit(
     record = dicom_record(images.headers, images.volumes)
     if record is not None:  # the remapped study / series / instance UIDs, for results to PACS
         visit.meta["dicom"] = record
+    for vol in visit.volumes.values():  # per-slice UIDs name the acquired grid, not this one
+        vol.meta.pop("instance_uids", None)
+        vol.meta.pop("sop_class_uid", None)
 
     if opts.segmentation is not None:
         _step(progress, "reading the given segmentation", 0.75)
