@@ -18,14 +18,16 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from braintwin.cli import main
+from braintwin.deid import load_or_create_secret
 from braintwin.errors import InputError
 from braintwin.fhir.codes import BRAINTWIN, PSEUDONYM_SYSTEM
 from braintwin.measure.regions import RegionMeasurement
 from braintwin.packaged import data_path
 from braintwin.store import Store
 from braintwin.twin.clinical import import_fhir, load_course
-from braintwin.twin.fhir_export import STUDY_UID_KEY, bundle_json, export_fhir
+from braintwin.twin.fhir_export import bundle_json, export_fhir
 from braintwin.twin.model import load_plan
+from braintwin.twin.pacs import derived_uid
 from braintwin.twin.twin import Twin
 from braintwin.types import Modality, Visit, Volume
 
@@ -49,7 +51,7 @@ def _visit(date: dt.date, wt: float, tc: float, et: float, uid: str | None = Non
         "segmentation": {"method": "unet", "observable_regions": ["WT", "TC", "ET"]}
     }
     if uid:
-        meta[STUDY_UID_KEY] = uid
+        meta["dicom"] = {"study_uid": uid}
     meas = {r: _region(r, v) for r, v in (("WT", wt), ("TC", tc), ("ET", et))}
     return Visit(date=date, volumes={Modality.T1CE: vol}, measurements=meas, meta=meta)
 
@@ -123,9 +125,18 @@ def test_export_carries_visits_forecast_plans_and_provenance(twin: Twin) -> None
     assert {c.code.text: float(c.valueQuantity.value) for c in tt.component} == {
         "glioma": 0.9, "meningioma": 0.1,
     }  # fmt: skip
-    [study] = _resources(bundle, "ImagingStudy")
-    assert study.identifier[0].value == "urn:oid:2.25.1234"
-    assert reports[0].imagingStudy[0].reference in {e.fullUrl for e in bundle.entry}
+    # visit 1 was a DICOM study (its remapped UID); visit 2 a NIfTI visit, which gets the study
+    # UID the PACS export derives for it, so FHIR and the DICOM objects name the same study
+    studies = {
+        e.fullUrl: e.resource
+        for e in bundle.entry
+        if e.resource.get_resource_type() == "ImagingStudy"
+    }
+    first_study, second_study = (studies[r.imagingStudy[0].reference] for r in reports[:2])
+    assert first_study.identifier[0].value == "urn:oid:2.25.1234"
+    secret = load_or_create_secret(Store.open().home)
+    derived = derived_uid(secret, twin.id, str(twin.visit_dates()[1]), "study")
+    assert second_study.identifier[0].value == f"urn:oid:{derived}"
     model = {_code(obs[r.reference]): obs[r.reference] for r in reports[2].result}
     fv = model["forecast-volume"]
     assert float(fv.valueQuantity.value) == 3.0 and fv.valueQuantity.code == "mL"

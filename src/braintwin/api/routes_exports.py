@@ -13,6 +13,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
@@ -39,22 +40,34 @@ def _cleanup(folder: Path) -> BackgroundTask:
     "/patients/{pid}/report",
     response_class=FileResponse,
     name="patient_report",
-    responses={200: {"content": {"text/html": {}}}},
+    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
 )
-def patient_report(pid: Pid, who: User, ctx: Ctx) -> FileResponse:
-    """The twin's HTML report (visits, measurements, model, forecasts; pseudonym only)."""
+def patient_report(
+    pid: Pid, who: User, ctx: Ctx, format: Literal["html", "pdf"] = "html"
+) -> FileResponse:
+    """The twin's report (visits, measurements, model, forecasts; pseudonym only): the HTML
+    page, or with ``?format=pdf`` the A4 PDF."""
     from braintwin.twin import Twin
-    from braintwin.twin.reporting import write_report
+    from braintwin.twin.reporting import write_report, write_report_pdf
 
     patient_access(ctx, who, pid, write=False)
     twin = Twin(ctx.store, pid)
     if not twin.visit_dates():
         raise HTTPException(404, "the twin has no visits yet")
     folder = _scratch()
-    path = write_report(twin, folder / f"{pid}.html")
+    try:
+        if format == "pdf":
+            path, media = write_report_pdf(twin, folder / f"{pid}.pdf"), "application/pdf"
+        else:
+            path, media = write_report(twin, folder / f"{pid}.html"), "text/html"
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return FileResponse(
         path,
-        media_type="text/html",
+        media_type=media,
         filename=path.name,
         content_disposition_type="attachment",
         background=_cleanup(folder),

@@ -72,6 +72,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.serve",
     "braintwin.cli.fhir",
     "braintwin.cli.bids",
+    "braintwin.cli.pacs",
 )
 
 _registered = False

@@ -503,15 +503,28 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         patient: Annotated[str, typer.Argument(help="Patient identifier or pseudonym.")],
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML path.")] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", "-o", help="Output file (.html, or .pdf for the PDF)."),
+        ] = None,
+        pdf: Annotated[
+            bool, typer.Option("--pdf", help="Write the PDF (A4) instead of the HTML page.")
+        ] = False,
         db: DbOpt = None,
     ) -> None:
-        """Write the patient's HTML report (figures, volumes, Dice vs expert label)."""
+        """Write the patient's report: HTML page, or PDF with --pdf (summary, course over
+        time, RANO table, slices per visit, registration checks, model and forecasts)."""
         from braintwin.twin import Twin
-        from braintwin.twin.reporting import write_report
+        from braintwin.twin.reporting import write_report, write_report_pdf
 
+        as_pdf = pdf or (out is not None and out.suffix.lower() == ".pdf")
+        if as_pdf and out is not None and out.suffix.lower() not in {".pdf", ""}:
+            raise InputError(
+                f"--pdf writes a PDF, but the output file ends in {out.suffix!r}",
+                "name the output file *.pdf",
+            )
         twin = Twin.open(patient, store=open_store(db))
-        path = write_report(twin, out)
+        path = write_report_pdf(twin, out) if as_pdf else write_report(twin, out)
         typer.echo(f"report written: {path}")
 
     @app.command()

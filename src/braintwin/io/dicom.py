@@ -230,6 +230,7 @@ def _series(
     _check_one_series(datasets, path)
     fmt = pixel_format(datasets, f"the DICOM series in {path.name}")
     first = datasets[0]
+    ordered: list[Any] = []  # the slice datasets in voxel order k, when that is known
     if fmt.frames > 1:
         # enhanced / legacy-converted multi-frame: geometry lives in per-frame sequences
         data, affine = convert_with_dcm2niix(path)
@@ -239,6 +240,7 @@ def _series(
         affine = LPS_TO_RAS @ affine_lps
         try:
             data = stack_pixels(datasets, order, fmt)
+            ordered = [datasets[i] for i in order]
         except PixelDecodeError:
             # a compressed transfer syntax without a Python decoder: dcm2niix has its own
             data, affine = convert_with_dcm2niix(path)
@@ -246,14 +248,21 @@ def _series(
     guess = modality_from_tags(first)
     patient_key = str(first.get("PatientID", "") or "").strip() or None
     study_date = _parse_date(first.get("StudyDate")) or _parse_date(first.get("SeriesDate"))
+    key = secret if secret is not None else secrets.token_bytes(32)
     if deidentify:
         from braintwin.deid import deidentify_dataset
 
-        key = secret if secret is not None else secrets.token_bytes(32)
         header = _header(deidentify_dataset(_without_pixels(first), key))
     else:
         header = _header(first)
     meta: dict[str, Any] = {"source": "dicom", "slices": int(data.shape[2])}
+    if deidentify and ordered:
+        # The remapped SOP Instance UID of voxel slice k, so that results sent back to a PACS
+        # can reference the de-identified images one by one (``braintwin.twin.pacs``).
+        from braintwin.deid.keys import remap_uid
+
+        meta["instance_uids"] = [remap_uid(str(d.SOPInstanceUID), key) for d in ordered]
+        meta["sop_class_uid"] = str(first.get("SOPClassUID", ""))
     if warnings:
         meta["warnings"] = list(warnings)
     volume = Volume(data, affine, guess or Modality.OTHER, meta)

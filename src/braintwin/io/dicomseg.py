@@ -23,6 +23,7 @@ import numpy as np
 
 from braintwin.atomic import atomic_write_with
 from braintwin.errors import InputError
+from braintwin.io.dicom_refs import StudyReference, apply_reference
 from braintwin.types import Label, Volume, check_labels
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def synthesize_reference_series(
     patient_id: str = "ANONYMOUS",
     series_description: str = "braintwin reference",
     study_date: dt.date | None = None,
+    study: StudyReference | None = None,
 ) -> list[Dataset]:
     """A minimal, de-identified MR Image Storage series with ``volume``'s geometry.
 
@@ -66,7 +68,8 @@ def synthesize_reference_series(
     patient's name and ID are both ``patient_id`` (the braintwin pseudonym, or "ANONYMOUS");
     the study and series date is ``study_date`` (the visit's *shifted* date; today when not
     given); every UID is freshly generated, so nothing identifies the patient. Intended only
-    to give a SEG a valid reference.
+    to give a SEG a valid reference. With ``study`` the series takes its study, frame of
+    reference, series and instance UIDs instead (``io.dicom_refs``).
     """
     from pydicom import Dataset
     from pydicom.dataset import FileMetaDataset
@@ -82,7 +85,7 @@ def synthesize_reference_series(
             "the volume's affine is sheared; DICOM slices need orthogonal axes",
             "resample the volume to an orthogonal grid first",
         )
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    study_uid, series, frame = generate_uid(), generate_uid(), generate_uid()
     day = (study_date or dt.date.today()).strftime("%Y%m%d")
     out: list[Dataset] = []
     for k in range(volume.shape[2]):
@@ -97,7 +100,7 @@ def synthesize_reference_series(
         ds.PatientName, ds.PatientID = f"{patient_id}^", patient_id
         ds.PatientBirthDate, ds.PatientSex = "", ""
         ds.PatientIdentityRemoved = "YES"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series, frame
         ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = day, "000000", "1", ""
         ds.SeriesDate, ds.SeriesTime = day, "000000"
         ds.ContentDate, ds.ContentTime = day, "000000"
@@ -118,6 +121,8 @@ def synthesize_reference_series(
         ds.RescaleSlope, ds.RescaleIntercept = f"{slope:.8g}", f"{intercept:.8g}"
         ds.PixelData = np.ascontiguousarray(pixels[:, :, k].T).tobytes()
         out.append(ds)
+    if study is not None:
+        apply_reference(out, study)
     return out
 
 
@@ -177,6 +182,8 @@ def save_dicom_seg(
     reference_dir: str | os.PathLike[str] | None = None,
     patient_id: str = "ANONYMOUS",
     study_date: dt.date | None = None,
+    study: StudyReference | None = None,
+    uids: tuple[str, str] | None = None,
 ) -> Path:
     """Write ``seg`` (BraTS labels) as a DICOM SEG with one binary segment per label.
 
@@ -195,6 +202,10 @@ def save_dicom_seg(
         study_date: the visit's (shifted) date for a synthesised series; the SEG's series
             and content dates are set to it as well, so no date reveals when the export ran
             (with given datasets the SEG takes their study date).
+        study: the study and images a synthesised series stands for (``io.dicom_refs``): the
+            SEG then belongs to that study and references those UIDs. A reference series of
+            images that exist elsewhere (``study.existing``) is never written.
+        uids: the SEG's own (Series, SOP) Instance UIDs; new random ones by default.
 
     Returns:
         The written path.
@@ -217,9 +228,11 @@ def save_dicom_seg(
                 "reference volume and segmentation are on different grids",
                 "resample the segmentation onto the reference first",
             )
-        datasets = synthesize_reference_series(source, patient_id=patient_id, study_date=study_date)
+        datasets = synthesize_reference_series(
+            source, patient_id=patient_id, study_date=study_date, study=study
+        )
         grid = labels
-        if reference_dir is not None:
+        if reference_dir is not None and not (study is not None and study.existing):
             _write_series(datasets, Path(reference_dir))
     else:
         datasets, ref_affine = dicom_series_affine(list(reference))
@@ -247,9 +260,9 @@ def save_dicom_seg(
         pixel_array=np.ascontiguousarray(frames),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(),
+        series_instance_uid=uids[0] if uids else generate_uid(),
         series_number=900,
-        sop_instance_uid=generate_uid(),
+        sop_instance_uid=uids[1] if uids else generate_uid(),
         instance_number=1,
         manufacturer="braintwin",
         manufacturer_model_name="braintwin",

@@ -26,6 +26,7 @@ import numpy as np
 
 from braintwin.atomic import atomic_write_with
 from braintwin.errors import InputError
+from braintwin.io.dicom_refs import StudyReference
 from braintwin.io.dicomseg import synthesize_reference_series
 from braintwin.types import Volume
 
@@ -73,7 +74,11 @@ def mask_contours(mask: np.ndarray, affine: np.ndarray) -> list[tuple[int, np.nd
 
 
 def _reference(
-    rois: Sequence[Roi], reference: Volume | None, patient_id: str, day: dt.date
+    rois: Sequence[Roi],
+    reference: Volume | None,
+    patient_id: str,
+    day: dt.date,
+    study: StudyReference | None,
 ) -> list[Dataset]:
     grid = rois[0].mask
     for roi in rois:
@@ -86,7 +91,11 @@ def _reference(
             "resample the masks onto the reference image first",
         )
     return synthesize_reference_series(
-        source, patient_id=patient_id, series_description="braintwin reference", study_date=day
+        source,
+        patient_id=patient_id,
+        series_description="braintwin reference",
+        study_date=day,
+        study=study,
     )
 
 
@@ -99,6 +108,8 @@ def save_rtstruct(
     patient_id: str = "ANONYMOUS",
     study_date: dt.date | None = None,
     label: str = "braintwin",
+    study: StudyReference | None = None,
+    uids: tuple[str, str] | None = None,
 ) -> Path:
     """Write ``rois`` as one RT Structure Set.
 
@@ -111,6 +122,10 @@ def save_rtstruct(
         patient_id: the braintwin pseudonym (never a real identifier): PatientName and ID.
         study_date: the visit's shifted date (structure set, series and study dates).
         label: StructureSetLabel (16 characters at most).
+        study: the study and images the contours refer to (``io.dicom_refs``): the structure
+            set then belongs to that study; images that exist elsewhere (``study.existing``)
+            are referenced, never written to ``reference_dir``.
+        uids: the structure set's own (Series, SOP) Instance UIDs; new random ones by default.
     """
     from pydicom import Dataset
     from pydicom import Sequence as DicomSequence
@@ -123,13 +138,14 @@ def save_rtstruct(
         if not np.any(np.asarray(roi.mask.data) > 0):
             raise InputError(f"ROI {roi.name!r} is empty", "an RT structure needs a contour")
     day = study_date or dt.date.today()
-    series = _reference(rois, reference, patient_id, day)
+    series = _reference(rois, reference, patient_id, day, study)
     first = series[0]
     frame_uid = first.FrameOfReferenceUID
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = UID(RTSTRUCT_SOP_CLASS)
-    ds.file_meta.MediaStorageSOPInstanceUID = uid = generate_uid()
+    series_uid, uid = uids if uids else (generate_uid(), generate_uid())
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_SOP_CLASS, uid
     for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
@@ -138,7 +154,7 @@ def save_rtstruct(
     for key in ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber"):
         setattr(ds, key, getattr(first, key))
     ds.ReferringPhysicianName = ""
-    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", generate_uid(), 901
+    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", series_uid, 901
     ds.SeriesDate, ds.SeriesTime, ds.InstanceNumber = first.StudyDate, "000000", 1
     ds.SeriesDescription = "braintwin target volumes"
     ds.OperatorsName, ds.Manufacturer = "", "braintwin"
@@ -197,7 +213,7 @@ def save_rtstruct(
     ds.StructureSetROISequence = roi_set
     ds.ROIContourSequence = roi_contours
     ds.RTROIObservationsSequence = observations
-    if reference_dir is not None:
+    if reference_dir is not None and not (study is not None and study.existing):
         folder = Path(reference_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(series):

@@ -1,6 +1,28 @@
-"""Reports: a self-contained HTML page per patient with figures and tables."""
+"""Reports: the twin's HTML page and PDF, built from one document of typed blocks.
 
-from braintwin.report.figures import orthogonal_panel
-from braintwin.report.html import Section, build_report, png_img
+:mod:`braintwin.report.document` holds the blocks; :mod:`~braintwin.report.html` and
+:mod:`~braintwin.report.pdf` render them; the figure modules draw the images. The twin's
+assembly lives in :mod:`braintwin.twin.reporting`.
+"""
 
-__all__ = ["Section", "build_report", "orthogonal_panel", "png_img"]
+from braintwin.report.document import (
+    Block,
+    Figure,
+    Flag,
+    Paragraph,
+    ReportDocument,
+    Section,
+    Subheading,
+    Table,
+)
+
+__all__ = [
+    "Block",
+    "Figure",
+    "Flag",
+    "Paragraph",
+    "ReportDocument",
+    "Section",
+    "Subheading",
+    "Table",
+]

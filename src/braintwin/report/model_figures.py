@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from braintwin.report.figures import center_of_interest, to_png
+from braintwin.report.figures import Layer, center_of_interest, display_range, slice_grid, to_png
 from braintwin.types import Volume
 
 __all__ = ["posterior_figure", "probability_panel", "volume_bands_figure"]
@@ -102,33 +102,34 @@ def probability_panel(
     title: str,
     label: str = "probability of tumour",
     focus: Volume | None = None,
+    mask: Volume | None = None,
 ) -> bytes:
-    """Axial, coronal and sagittal slices of a 0–1 map over an MRI volume.
+    """Axial, coronal and sagittal slices of a 0–1 map over an MRI volume, with orientation
+    letters and a scale bar (:func:`braintwin.report.figures.slice_grid`).
 
     Args:
         label: colour-bar label (e.g. "segmentation uncertainty" for a TTA map).
         focus: a label volume whose centroid the slices pass through (default: the map's
             region above 0.5).
+        mask: brain mask the panels are cropped to (default: the background's non-zero part).
     """
-    plt = _mpl()
     seed = focus if focus is not None else probability.with_data(probability.data > 0.5)
     c = center_of_interest(seed, None, probability.shape)
     bg = background.data.astype(np.float32)
-    pr = probability.data.astype(np.float32)
-    views = [
-        (bg[:, :, c[2]].T, pr[:, :, c[2]].T),
-        (bg[:, c[1], :].T, pr[:, c[1], :].T),
-        (bg[c[0], :, :].T, pr[c[0], :, :].T),
+    crop = mask.data.astype(bool) if mask is not None else bg != 0
+    lo, hi = display_range(bg, crop)
+    layers = [
+        Layer(bg, "gray", lo, hi),
+        Layer(probability.data.astype(np.float32), "heat"),
+        Layer(probability.data.astype(np.float32), "contour", colour="cyan", width=0.8),
     ]
-    lo, hi = np.percentile(bg[bg != 0], [1, 99]) if np.any(bg) else (0.0, 1.0)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))  # type: ignore[attr-defined]
-    for ax, (b, p) in zip(axes, views, strict=True):
-        ax.imshow(np.flipud(b), cmap="gray", vmin=lo, vmax=hi)
-        im = ax.imshow(
-            np.flipud(np.ma.masked_less(p, 0.02)), cmap="magma", vmin=0, vmax=1, alpha=0.7
-        )
-        ax.contour(np.flipud(p), levels=[0.5], colors="cyan", linewidths=0.8)
-        ax.set_axis_off()
-    fig.colorbar(im, ax=axes, fraction=0.02, label=label)
-    fig.suptitle(title, fontsize=10)
-    return to_png(fig, "white")
+    return slice_grid(
+        [("", layers)],
+        background.affine,
+        center=c,
+        crop=crop,
+        title=title,
+        colorbar=label,
+        legend=[("0.5 contour", "cyan")],
+        facecolor="white",
+    )

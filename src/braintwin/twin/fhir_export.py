@@ -23,12 +23,11 @@ from braintwin.fhir.results import ExportInput, ForecastResult, ModelInfo, PlanR
 from braintwin.fhir.writer import build_bundle
 from braintwin.packaged import data_path
 from braintwin.twin.clinical import load_course
+from braintwin.twin.pacs import visit_study_uid
 from braintwin.twin.twin import Twin
 
-__all__ = ["STUDY_UID_KEY", "export_fhir", "weights_sha256"]
+__all__ = ["export_fhir", "weights_sha256"]
 
-# Visit meta key under which ingest may keep the (remapped) StudyInstanceUID of a DICOM visit.
-STUDY_UID_KEY = "study_instance_uid"
 _WEIGHTS = {
     "segmentation": ("segment", "segresnet8x3.pt", "braintwin segmentation network"),
     "classifier": ("classify", "classifier.pt", "braintwin tumour-type classifier"),
@@ -76,7 +75,9 @@ def _response(twin: Twin, upto: dt.date) -> tuple[str | None, str]:
     return str(resp["category"]), f"against {resp['compared_with']}"
 
 
-def _visit(twin: Twin, date: dt.date, version: str, shift: dt.timedelta) -> VisitResult:
+def _visit(
+    twin: Twin, date: dt.date, version: str, shift: dt.timedelta, secret: bytes
+) -> VisitResult:
     rec = twin.store.visit_record(twin.id, date)
     volumes = {
         r: float(m["volume_ml"])
@@ -102,7 +103,8 @@ def _visit(twin: Twin, date: dt.date, version: str, shift: dt.timedelta) -> Visi
         response_note=note,
         tumour_type=cls.get("label"),
         tumour_probabilities={k: float(v) for k, v in (cls.get("probabilities") or {}).items()},
-        study_uid=rec["meta"].get(STUDY_UID_KEY),
+        # the study the PACS export puts its objects in (braintwin.twin.pacs)
+        study_uid=visit_study_uid(secret, twin.id, date, rec["meta"]),
         models=tuple(models),
     )
 
@@ -161,7 +163,8 @@ def export_fhir(twin: Twin, *, identified: bool = False, given_id: str | None = 
         systems = stored.identifier_systems if stored else []
         system, value = (systems[0] if systems else "urn:braintwin:local-id"), given_id.strip()
         shift = dt.timedelta(days=-twin.date_offset_days)
-    visits = [_visit(twin, d, __version__, shift) for d in twin.visit_dates()]
+    secret = load_or_create_secret(twin.store.home)
+    visits = [_visit(twin, d, __version__, shift, secret) for d in twin.visit_dates()]
     plans, plans_start = _plans(twin)
     inp = ExportInput(
         patient_system=system,

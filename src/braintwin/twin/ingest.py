@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from braintwin.errors import InputError
+from braintwin.io.dicom_refs import dicom_record
 from braintwin.types import Modality, Visit, Volume, check_labels
 
 __all__ = [
@@ -176,6 +177,12 @@ def prepare_visit(
             "date_shifted": True,
         },
     )
+    record = dicom_record(images.headers, images.volumes)
+    if record is not None:  # the remapped study / series / instance UIDs, for results to PACS
+        visit.meta["dicom"] = record
+    for vol in visit.volumes.values():  # per-slice UIDs name the acquired grid, not this one
+        vol.meta.pop("instance_uids", None)
+        vol.meta.pop("sop_class_uid", None)
 
     if opts.segmentation is not None:
         _step(progress, "reading the given segmentation", 0.75)

@@ -1,339 +1,206 @@
-"""Assemble the twin's report from its stored visits and model artifacts.
+"""Assemble the twin's report from its stored visits and model artifacts; write HTML or PDF.
 
-Model results are named like with like (a compartment with the observed region it predicts,
-see :mod:`braintwin.report.naming`), every forecast names the treatment plan it assumed, a
-model older than the newest visit is flagged, and numbers are formatted (no raw records).
+One :class:`~braintwin.report.document.ReportDocument` feeds both formats: a plain-language
+summary, the course over time (measured volumes, forecast bands, treatment timeline, RANO
+table), one chapter per visit (slices through the tumour centre with orientation letters and a
+scale bar, regions, registration check of follow-ups) and the model's chapters
+(:mod:`braintwin.report.model_sections`). The report carries the pseudonym and shifted dates
+only, never an identifier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-from braintwin.report import Section, build_report, png_img
-from braintwin.report.naming import compartment_label, plan_summary
+from braintwin.report.document import Figure, Flag, Paragraph, ReportDocument, Section
+from braintwin.report.model_sections import forecast_plan, latest_forecast, model_sections
 from braintwin.twin.twin import Twin
-from braintwin.types import Modality
+from braintwin.types import Region, TreatmentPlan, Visit
 
-if TYPE_CHECKING:
-    from braintwin.store.records import Artifact
+__all__ = [
+    "build_document",
+    "default_report_path",
+    "model_sections",
+    "write_report",
+    "write_report_pdf",
+]
 
-__all__ = ["default_report_path", "model_sections", "write_report"]
+_TIMELINE_REGIONS = (Region.WT.value, Region.TC.value, Region.ET.value)
 
 
-def default_report_path(twin: Twin) -> Path:
+def default_report_path(twin: Twin, suffix: str = ".html") -> Path:
     """``$BRAINTWIN_HOME/reports/<pseudonym>.html`` (the file name carries no identifier)."""
-    return Path(twin.store.home) / "reports" / f"{twin.id}.html"
+    return Path(twin.store.home) / "reports" / f"{twin.id}{suffix}"
 
 
-def _value(v: Any) -> str:
-    """A stored value as a reader wants it: 3-4 significant digits, lists joined."""
-    if isinstance(v, bool) or v is None:
-        return "–" if v is None else ("yes" if v else "no")
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list | tuple):
-        return ", ".join(_value(x) for x in v)
-    if isinstance(v, dict):
-        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
-    return str(v)
+def _observable(visit: Visit) -> frozenset[str]:
+    from braintwin.measure import observable_regions
+
+    declared = (visit.meta.get("segmentation") or {}).get("observable_regions")
+    return observable_regions([m.value for m in visit.modalities], declared)
 
 
-def _nested(v: Any) -> bool:
-    """Records inside records (e.g. the emulator's stage boxes): too raw for a report."""
-    return isinstance(v, dict) or (
-        isinstance(v, list | tuple) and any(isinstance(x, dict | list | tuple) for x in v)
-    )
+def _volumes(visit: Visit) -> dict[str, float]:
+    """Measured volume (mL) per timeline region the visit can show; {} if not segmented."""
+    seen = _observable(visit)
+    m = visit.measurements or {}
+    return {
+        r: float(m[r]["volume_ml"])
+        for r in _TIMELINE_REGIONS
+        if r in m and r in seen and m[r].get("volume_ml") is not None
+    }
 
 
-def _flag(text: str) -> str:
-    return f'<div class="flag">{html.escape(text)}</div>'
+def _classification(record: dict[str, Any]) -> Section:
+    import base64
 
+    from braintwin.report.document import Table
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _posterior_section(twin: Twin) -> Section | None:
-    from braintwin.calibrate import Posterior
-    from braintwin.report.model_figures import posterior_figure
-
-    art = twin.store.latest_artifact(twin.id, "posterior")
-    if art is None:
-        return None
-    post = Posterior.from_json(art.payload, art.volumes)
-    n_stored = len(twin.store.artifacts(twin.id, "posterior", load_volumes=False))
-    prior = np.exp(post.prior.sample(4000, np.random.default_rng(0)))
-    rows = []
-    for name, s in post.summary().items():
-        lo50, hi50 = s["interval_50"]
-        lo90, hi90 = s["interval_90"]
-        rows.append(
-            [
-                name,
-                s["unit"],
-                f"{s['median']:.4g}",
-                f"{lo50:.4g} – {hi50:.4g}",
-                f"{lo90:.4g} – {hi90:.4g}",
-            ]
+    probs = sorted(record["probabilities"].items(), key=lambda kv: -kv[1])
+    blocks: list[Any] = [
+        Paragraph(f"{record['label']}. {record.get('note', '')}", lead="Most probable type:"),
+        Table.of(["class", "calibrated probability"], [[c, f"{p:.2f}"] for c, p in probs]),
+    ]
+    blocks += [Flag(str(f)) for f in record.get("flags", [])]
+    if record.get("explanation_png_b64"):
+        blocks.append(
+            Figure(
+                base64.b64decode(record["explanation_png_b64"]),
+                "Grad-CAM",
+                "Grad-CAM: where the classifier looked for this decision.",
+                width=0.4,
+            )
         )
-    parts = [
-        f"<p>Calibrated on {len(post.visit_dates)} visit(s) "
-        f"({', '.join(str(d) for d in post.visit_dates)}); source: {html.escape(post.source)}. "
-        f"History: {n_stored} posterior(s) stored.</p>",
-        _table(["parameter", "unit", "median", "50 % interval", "90 % interval"], rows),
-        png_img(posterior_figure(post.names, post.samples, prior), "posterior"),
+    blocks.append(
+        Flag(
+            "Experimental: the classifier was trained on 2D slices of the Kaggle Brain Tumor MRI "
+            "collection (validation accuracy 0.96 on de-duplicated images); on the 14 shared 3D "
+            "BraTS gliomas, through the same path as ingest (skull-stripped volumes, unlike most "
+            "of its training slices), it named glioma for only 6 (braintwin eval "
+            "classify-volumes). Do not rely on it for 3D volumes."
+        )
+    )
+    return Section("Tumour type (2D classifier on tumour slices)", blocks, level=2)
+
+
+def _plan_of(twin: Twin, art: Any) -> TreatmentPlan | None:
+    from braintwin.twin.model import load_plan
+
+    stored = art.payload.get("plan") if art is not None else None
+    if stored:
+        return TreatmentPlan.model_validate(stored)
+    return load_plan(twin)
+
+
+def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
+    """The "course over time" chapter and the facts the summary needs from it."""
+    from braintwin.measure import VisitMeasurements
+    from braintwin.report.naming import compartment_label
+    from braintwin.report.rano import rano_blocks, rano_rows
+    from braintwin.report.summary import ForecastFacts
+    from braintwin.report.timeline import ForecastBands, VisitVolumes, timeline_figure
+
+    found = latest_forecast(twin)
+    bands, facts, plan = None, None, None
+    if found is not None:
+        fc, art = found
+        label, _ = forecast_plan(twin, art)
+        bands = ForecastBands(fc.start, fc.days, fc.volume_ml, label)
+        plan = _plan_of(twin, art)
+        tc = fc.volume_ml.get("enhancing")
+        end = {q: None if tc is None else float(tc[q][-1]) for q in ("q50", "q05", "q95")}
+        facts = ForecastFacts(
+            fc.start,
+            fc.date,
+            label,
+            tc_median_ml=end["q50"],
+            tc_q05_ml=end["q05"],
+            tc_q95_ml=end["q95"],
+            ttp_median_days=(fc.progression or {}).get("median_days"),
+        )
+    else:
+        plan = _plan_of(twin, None)
+    timeline = [VisitVolumes(v.date, _volumes(v)) for v in visits if _volumes(v)]
+    blocks: list[Any] = []
+    if timeline:
+        caption = (
+            "Measured volumes per region at each visit; after the forecast's start, the "
+            f"model's median (dashed) and 50 % / 90 % bands ({compartment_label('enhancing')} "
+            f"→ TC, {compartment_label('flair')} → WT). Bottom: the treatment plan the forecast "
+            "assumed (one tick per radiotherapy fraction; bars: chemotherapy)."
+        )
+        blocks.append(
+            Figure(timeline_figure(timeline, forecast=bands, plan=plan), "timeline", caption)
+        )
+    series = [
+        VisitMeasurements(str(v.date), v.measurements, _observable(v))
+        for v in visits
+        if v.measurements
     ]
-    parts += [_flag(n) for n in post.notes]
-    diag = [[k, _value(v)] for k, v in post.diagnostics.items() if not _nested(v)]
-    if diag:
-        parts.append('<p class="muted">Sampler diagnostics</p>')
-        parts.append(_table(["quantity", "value"], diag))
-    return Section("Growth model: posterior", "".join(parts))
+    blocks += rano_blocks(series)
+    rows = rano_rows(series) if len(series) > 1 else []
+    response = rows[-1].category if rows else None
+    return Section("Course over time", blocks), (facts, response)
 
 
-def _forecast_plan(twin: Twin, art: Artifact) -> tuple[str, str]:
-    """(plan summary, where it came from) of a stored forecast."""
-    if "plan" in art.payload:  # stored with the forecast (CLI forecasts, newer model code)
-        origin = str(art.payload.get("plan_origin") or "stored with the forecast")
-        return plan_summary(art.payload["plan"]), origin
-    # Older records: the plan in force when the forecast was made.
-    plans = [
-        p
-        for p in twin.store.artifacts(twin.id, "plan", load_volumes=False)
-        if p.created_at <= art.created_at
+def _synthetic_note(visits: list[Visit]) -> list[str]:
+    fake = [str(v.date) for v in visits if v.meta.get("synthetic")]
+    if not fake:
+        return []
+    return [
+        f"Caution: the visit(s) of {', '.join(fake)} are SYNTHETIC (simulated by the growth "
+        "model, not patient images), so the change and response above describe the "
+        "simulation, not this patient."
     ]
-    if plans:
-        return plan_summary(plans[-1].payload), "the twin's stored plan when it was made"
-    return plan_summary(None), "no plan was stored when it was made"
 
 
-def _status_section(twin: Twin) -> Section | None:
+def build_document(twin: Twin) -> ReportDocument:
+    """The report of ``twin`` as a document (both formats render it)."""
+    from braintwin import __version__
+    from braintwin.report.summary import SummaryFacts, plain_summary
+    from braintwin.report.visits import visit_section
     from braintwin.twin.state import model_status
 
-    status = model_status(twin)
-    if not status.stale:
-        return None
-    hint = f"run `braintwin update {twin.id}` to bring it up to date"
-    if status.posterior_date is None:
-        text = f"The model is out of date: {status.reason}; {hint}."
-    else:
-        text = (
-            f"The model is out of date: {status.reason}. The posterior and forecasts below "
-            f"have not seen the visit of {status.newest_visit}; {hint}."
-        )
-    return Section("Model status", _flag(text))
-
-
-def _forecast_section(twin: Twin) -> Section | None:
-    from braintwin.calibrate import Forecast
-    from braintwin.report.model_figures import probability_panel, volume_bands_figure
-
-    art = twin.store.latest_artifact(twin.id, "forecast")
-    if art is None:
-        return None
-    fc = Forecast.from_json(art.payload, art.volumes)
-    visit = twin.visit(fc.start)
-    background = visit.volumes.get(Modality.T1CE) or visit.reference
-    plan, origin = _forecast_plan(twin, art)
-    pairs = ", ".join(compartment_label(c) for c in fc.volume_ml)
-    parts = [
-        f"<p>Forecast from {fc.start} to {fc.date} ({(fc.date - fc.start).days} days), "
-        f"{fc.n_samples} parameter draws from the {html.escape(fc.source)}; predicted masks at "
-        f"probability ≥ {fc.credibility:.2f}.</p>",
-        f"<p><b>Treatment plan assumed:</b> {html.escape(plan)} ({html.escape(origin)}).</p>",
-        f"<p><b>Compartments and the observed regions they predict:</b> {html.escape(pairs)}. "
-        "The T1ce-visible compartment is the whole tumour core inside the enhancing rim "
-        "(TC = necrosis + enhancing), not the rim alone (ET).</p>",
-    ]
-    newest = twin.visit_dates()[-1]
-    if fc.start < newest:
-        parts.append(
-            _flag(
-                f"This forecast was made from the visit of {fc.start}; a newer visit "
-                f"({newest}) exists."
-            )
-        )
-    parts.append(png_img(volume_bands_figure(fc.days, fc.volume_ml), "volume bands"))
-    for compartment, prob in fc.probability.items():
-        if prob.same_grid(background):
-            title = f"P({compartment_label(compartment)}) on {fc.date}"
-            parts.append(png_img(probability_panel(background, prob, title=title), title))
-    if fc.progression:
-        # calibrate's wording says "enhancing volume" for the T1ce-visible (TC) compartment
-        tc = f"{compartment_label('enhancing')} volume"
-        rows = [
-            [k.replace("_", " "), _value(v).replace("enhancing volume", tc)]
-            for k, v in fc.progression.items()
-            if not isinstance(v, list | dict)
-        ]
-        parts.append(
-            "<h4>Time to progression (RANO-style volume threshold on the "
-            f"{html.escape(compartment_label('enhancing'))})</h4>"
-        )
-        parts.append(_table(["quantity", "value"], rows))
-    parts += [_flag(n) for n in fc.notes]
-    return Section("Forecast", "".join(parts))
-
-
-def _scores_section(twin: Twin) -> Section | None:
-    from braintwin.twin.model import forecast_scores
-
-    scores = forecast_scores(twin)
-    if not scores:
-        return None
-    rows = [
-        [
-            s.forecast_from,
-            s.target_date,
-            s.plan,
-            s.region + (" (old scoring)" if s.legacy else ""),
-            _value(s.dice),
-            _ml(s.predicted_ml_median),
-            _ml(s.observed_ml),
-            f"{s.volume_error_ml:+.1f}",
-        ]
-        for s in scores
-    ]
-    header = [
-        "made from",
-        "for",
-        "plan",
-        "observed region",
-        "Dice",
-        "predicted mL",
-        "observed mL",
-        "error mL",
-    ]
-    parts = [
-        "<p>Before each new visit was assimilated, the twin forecast it from its previous "
-        "state; these are the errors of those prospective forecasts. The T1ce-visible "
-        "compartment is compared with the observed tumour core (TC).</p>",
-        _table(header, rows),
-    ]
-    if any(s.legacy for s in scores):
-        parts.append(
-            _flag(
-                "Rows marked 'old scoring' were scored before like-with-like comparison: "
-                "the prediction of the tumour core (TC) was compared with the enhancing rim "
-                "(ET) alone, so their Dice and volume error do not measure the forecast of the "
-                "region it predicts and are not comparable with the other rows."
-            )
-        )
-    return Section("Forecasts scored against what happened", "".join(parts))
-
-
-def _ml(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1f}"
-
-
-def _classification_section(record: dict[str, Any]) -> Section:
-    probs = sorted(record["probabilities"].items(), key=lambda kv: -kv[1])
-    parts = [
-        f"<p>Most probable type: <b>{html.escape(record['label'])}</b>. "
-        f"{html.escape(record.get('note', ''))}</p>",
-        _table(["class", "calibrated probability"], [[c, f"{p:.3f}"] for c, p in probs]),
-    ]
-    parts += [_flag(f) for f in record.get("flags", [])]
-    if record.get("explanation_png_b64"):
-        parts.append(
-            '<img alt="Grad-CAM" src="data:image/png;base64,'
-            f'{record["explanation_png_b64"]}" style="max-width:360px">'
-            '<p class="muted">Grad-CAM: where the classifier looked for this decision.</p>'
-        )
-    parts.append(
-        '<div class="flag">Experimental: the classifier was trained on 2D slices of the Kaggle '
-        "Brain Tumor MRI collection (validation accuracy 0.96 on de-duplicated images); on the "
-        "14 shared 3D BraTS gliomas, through the same path as ingest (skull-stripped volumes, "
-        "unlike most of its training slices), it named glioma for only 6 (braintwin eval "
-        "classify-volumes). Do not rely on it for 3D volumes.</div>"
+    visits = twin.visits()
+    course, (forecast, response) = _course(twin, visits)
+    sections = [course] if course.blocks else []
+    for i, v in enumerate(visits):
+        record = twin.store.visit_record(twin.id, v.date)["classification"]
+        extra = [_classification(record)] if record else []
+        sections += visit_section(i, v, baseline=visits[0] if i else None, extra=extra)
+    sections += model_sections(twin)
+    facts = SummaryFacts(
+        dates=[v.date for v in visits],
+        volumes=[_volumes(v) for v in visits],
+        response=response,
+        forecast=forecast,
+        model_stale=model_status(twin).stale,
+        notes=_synthetic_note(visits),
     )
-    return Section("Tumour type (2D classifier on tumour slices)", "".join(parts))
-
-
-def _plans_section(twin: Twin) -> Section | None:
-    """The latest plan comparison (``braintwin plans compare``): table and figure."""
-    from braintwin.report.plan_figures import plan_comparison_figure
-
-    art = twin.store.latest_artifact(twin.id, "plan_comparison", load_volumes=False)
-    if art is None:
-        return None
-    p = art.payload
-
-    def months(d: float | None) -> str:
-        return "beyond the horizon" if d is None else f"{d / 30.44:.1f}"
-
-    rows = [
-        [
-            s["name"],
-            f"{s['total_dose_gy']:.0f} Gy / {s['n_fractions']}"
-            + (" + TMZ" if s["temozolomide"] else ""),
-            f"{months(s['ttp_median_days'])} [{months(s['ttp_q05_days'])}, "
-            f"{months(s['ttp_q95_days'])}]",
-            _value(s["p_pfs_6m"]),
-            _value(s["p_pfs_12m"]),
-            f"{s['normal_brain']['v30_ml']:.0f}",
-        ]
-        for s in p["plans"]
-    ]
-    parts = [
-        f"<p>Plans compared from {html.escape(str(p['start']))} over {p['n_samples']} "
-        f"posterior samples ({p['horizon_days']:.0f}-day horizon; posterior: "
-        f"{html.escape(str(p.get('posterior_source')))}; radiotherapy target: "
-        f"{html.escape(str(p.get('target', 'margin')))}). A model prediction to support a "
-        "decision, not a recommendation.</p>",
-        _table(
-            [
-                "plan",
-                "dose",
-                "time to progression, months: median [90 % interval]",
-                "P(progression-free) 6 months",
-                "12 months",
-                "normal brain V30 (EQD2, mL)",
-            ],
-            rows,
-        ),
-        f"<p><b>Progression:</b> {html.escape(p['definition'])}.</p>",
-        png_img(plan_comparison_figure(p), "plan comparison"),
-    ]
-    parts += [_flag(n) for n in p.get("notes", [])]
-    return Section("Treatment plans compared", "".join(parts))
-
-
-def model_sections(twin: Twin) -> list[Section]:
-    """Report sections for the twin's model state (empty before calibration)."""
-    out = [
-        _status_section(twin),
-        _posterior_section(twin),
-        _forecast_section(twin),
-        _scores_section(twin),
-        _plans_section(twin),
-    ]
-    return [s for s in out if s is not None]
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return ReportDocument(
+        pseudonym=twin.id,
+        generated=f"{when} by braintwin {__version__}",
+        summary=plain_summary(facts),
+        sections=sections,
+    )
 
 
 def write_report(twin: Twin, out: Path | None = None) -> Path:
     """Write the HTML report of ``twin`` and record it in the twin's history."""
-    per_visit: dict[dt.date, list[Section]] = {}
-    for date in twin.visit_dates():
-        record = twin.store.visit_record(twin.id, date)["classification"]
-        if record:
-            per_visit[date] = [_classification_section(record)]
-    path = build_report(
-        twin.patient(),
-        out or default_report_path(twin),
-        sections=model_sections(twin),
-        visit_sections=per_visit,
-    )
-    twin.store.log_event(twin.id, "report", {"file": path.name})
+    from braintwin.report.html import write_html
+
+    path = write_html(build_document(twin), out or default_report_path(twin))
+    twin.store.log_event(twin.id, "report", {"file": path.name, "format": "html"})
     return path
+
+
+def write_report_pdf(twin: Twin, path: Path | None = None) -> Path:
+    """Write the PDF report of ``twin`` (A4, same content as the HTML) and record it."""
+    from braintwin.report.pdf import write_pdf
+
+    out = write_pdf(build_document(twin), path or default_report_path(twin, ".pdf"))
+    twin.store.log_event(twin.id, "report", {"file": out.name, "format": "pdf"})
+    return out
