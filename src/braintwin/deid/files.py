@@ -76,7 +76,10 @@ def deidentify_folder(
             clean.save_as(out, enforce_file_format=True)
             written.append(out)
         if not written:
-            raise InputError(f"no DICOM files under {source.name}")
+            raise InputError(
+                "no DICOM files in the given folder",
+                "point to the folder that holds the DICOM series",
+            )
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
