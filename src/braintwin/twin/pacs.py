@@ -215,8 +215,8 @@ def _visit_objects(
 
 
 def _rtstruct(twin: Any, secret: bytes, dates: list[dt.date], root: Path, out: PacsExport) -> None:
-    from braintwin.io.rtstruct import Roi, save_rtstruct
-    from braintwin.twin.targets import twin_target_volumes
+    from braintwin.io.rtstruct import save_rtstruct
+    from braintwin.twin.targets import target_masks, target_rois, twin_target_volumes
 
     try:
         targets = twin_target_volumes(twin)
@@ -224,18 +224,11 @@ def _rtstruct(twin: Any, secret: bytes, dates: list[dt.date], root: Path, out: P
         out.skipped.append(f"RTSTRUCT (CTV): {err.message}; {err.hint}")
         return
     visit = twin.store.load_visit(twin.id, targets.date)
-    masks = {"GTV": targets.gtv, "CTV_standard": targets.standard, "CTV_model": targets.model}
-    native = {k: _native(visit, v)[0] for k, v in masks.items()}
+    native = {k: _native(visit, v)[0] for k, v in target_masks(targets).items()}
     image, modality = _native(visit, visit.reference, order=1)
     study, _ = visit_study(secret, twin.id, visit, modality, image)
     n = dates.index(targets.date) + 1
-    rois = [
-        Roi("GTV", native["GTV"], "GTV", "T1ce-visible tumour core (TC)"),
-        Roi("CTV_standard", native["CTV_standard"], "CTV",
-            f"GTV + {targets.margin_mm:g} mm within the brain"),
-        Roi("CTV_model", native["CTV_model"], "CTV",
-            "equal-volume CTV of highest posterior-mean tumour cell density"),
-    ]  # fmt: skip
+    rois = target_rois(targets, native)
     folder = root / f"visit-{n}"
     path = save_rtstruct(
         rois,

@@ -11,7 +11,9 @@ set names the patient by the twin's pseudonym, dated on the visit's shifted date
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from braintwin.atomic import atomic_write
 from braintwin.errors import NotFoundError
@@ -25,7 +27,16 @@ from braintwin.plan.target import (
 from braintwin.twin.model import TwinRef, latest_posterior
 from braintwin.types import Modality, Volume
 
-__all__ = ["TARGET_FILES", "export_target_volumes", "twin_target_volumes"]
+if TYPE_CHECKING:
+    from braintwin.io.rtstruct import Roi
+
+__all__ = [
+    "TARGET_FILES",
+    "export_target_volumes",
+    "target_masks",
+    "target_rois",
+    "twin_target_volumes",
+]
 
 #: Exported file names (no identifiers): NIfTI masks, the structure set and its images.
 TARGET_FILES = {
@@ -58,17 +69,35 @@ def twin_target_volumes(
     )
 
 
+def target_masks(targets: TargetVolumes) -> dict[str, Volume]:
+    """GTV, standard and model CTV keyed as in ``TARGET_FILES`` (twin grid)."""
+    return {"gtv": targets.gtv, "ctv_standard": targets.standard, "ctv_model": targets.model}
+
+
+def target_rois(targets: TargetVolumes, masks: Mapping[str, Volume]) -> list[Roi]:
+    """The RTSTRUCT's ROIs from ``masks`` (``target_masks``, possibly moved to a native grid)."""
+    from braintwin.io.rtstruct import Roi
+
+    return [
+        Roi("GTV", masks["gtv"], "GTV", "T1ce-visible tumour core (TC)"),
+        Roi("CTV_standard", masks["ctv_standard"], "CTV",
+            f"GTV + {targets.margin_mm:g} mm within the brain"),
+        Roi("CTV_model", masks["ctv_model"], "CTV",
+            "equal-volume CTV of highest posterior-mean tumour cell density"),
+    ]  # fmt: skip
+
+
 def export_target_volumes(
     twin: TwinRef, targets: TargetVolumes, out_dir: Path, *, native: bool = True
 ) -> list[Path]:
     """Write GTV, standard and model CTV as NIfTI and one RTSTRUCT (with its reference
     series) into ``out_dir``; with ``native`` on the planning visit's acquired grid."""
     from braintwin.io import save_nifti
-    from braintwin.io.rtstruct import Roi, save_rtstruct
+    from braintwin.io.rtstruct import save_rtstruct
     from braintwin.preprocess import to_native
 
     visit = twin.store.load_visit(twin.id, targets.date)
-    masks = {"gtv": targets.gtv, "ctv_standard": targets.standard, "ctv_model": targets.model}
+    masks = target_masks(targets)
     reference: Volume = visit.reference
     transforms = visit.meta.get("transforms")
     if native and transforms:
@@ -78,16 +107,9 @@ def export_target_volumes(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [save_nifti(v, out / TARGET_FILES[k]) for k, v in masks.items()]
-    standard_note = f"GTV + {targets.margin_mm:g} mm within the brain"
-    model_note = "equal-volume CTV of highest posterior-mean tumour cell density"
-    rois = [
-        Roi("GTV", masks["gtv"], "GTV", "T1ce-visible tumour core (TC)"),
-        Roi("CTV_standard", masks["ctv_standard"], "CTV", standard_note),
-        Roi("CTV_model", masks["ctv_model"], "CTV", model_note),
-    ]
     written.append(
         save_rtstruct(
-            rois,
+            target_rois(targets, masks),
             out / TARGET_FILES["rtstruct"],
             reference=reference,
             reference_dir=out / TARGET_FILES["reference"],
