@@ -78,7 +78,7 @@ def test_html_report_of_a_two_visit_twin(
 ) -> None:
     _, pid = twin_home
     out = tmp_path / "r.html"
-    code, stdout, err = run(["report", pid, "-o", str(out)], capsys)
+    code, _, err = run(["report", pid, "-o", str(out)], capsys)
     assert code == 0, err
     html = out.read_text()
     text = re.sub(r'src="data:image/png;base64,[^"]*"', "", html)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,14 @@ def _table_rows(fig: Any, top: float, data: dict[str, Any]) -> None:
         _rule(fig, y, None, sum(widths))
 
 
-_DRAW = {
+def _nothing(fig: Any, top: float, data: Any) -> None:
+    """Vertical space (before a sub-heading)."""
+
+
+_DRAW: dict[str, Callable[[Any, float, Any], None]] = {
     "text": _text_lines,
     "rule": _rule,
-    "space": lambda fig, top, data: None,
+    "space": _nothing,
     "image": _image,
     "table": _table_rows,
 }
