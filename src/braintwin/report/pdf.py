@@ -110,7 +110,7 @@ def _image(fig: Any, top: float, data: dict[str, Any]) -> None:
     w, h = data["w"], data["h"]
     x = _LEFT + (_WIDTH - w) / 2
     ax = fig.add_axes((_fx(x), _fy(top + h), w / PAGE_IN[0], h / PAGE_IN[1]))
-    ax.imshow(data["pixels"], interpolation="antialiased")
+    ax.imshow(data["pixels"], interpolation="none")  # vector backends embed the PNG as is
     ax.set_axis_off()
 
 
@@ -134,13 +134,14 @@ def _table_rows(fig: Any, top: float, data: dict[str, Any]) -> None:
         x = _LEFT
         for col, (lines, w) in enumerate(zip(cells, widths, strict=True)):
             for k, line in enumerate(lines):
+                r = data["right"][col]
                 fig.text(
-                    _fx(x + 0.04 if col == 0 else x + w - 0.04),
+                    _fx(x + w - 0.04 if r else x + 0.04),
                     _fy(y + 0.03 + k * _line_in(fs)),
                     line,
                     fontsize=fs,
                     va="top",
-                    ha="left" if col == 0 else "right",
+                    ha="right" if r else "left",
                     fontweight="bold" if header else "normal",
                 )
             x += w
@@ -207,8 +208,13 @@ def _table_items(t: Table, size: float = 7.5) -> list[_Item]:
         return wrapped, max(len(w) for w in wrapped) * _line_in(size) + 0.06
 
     head = row(t.header)
+    right = [k > 0 and t.numeric(k) for k in range(ncol)]
     return [
-        _Item(r[1], "table", {"size": size, "widths": widths, "head": head, "row": r, "id": id(t)})
+        _Item(
+            r[1],
+            "table",
+            {"size": size, "widths": widths, "head": head, "row": r, "id": id(t), "right": right},
+        )
         for r in (row(cells) for cells in t.rows)
     ]
 
