@@ -113,3 +113,29 @@ def test_headings_never_end_a_page_and_figures_fit() -> None:
     # a figure is shown at its own size or shrunk, never stretched
     sizes = [item.data["w"] for p in pages for _, item in p if item.kind == "image"]
     assert len(sizes) == 6 and all(2.0 < s <= 6.0 for s in sizes)
+
+
+def test_a_short_table_stays_on_one_page_with_its_heading() -> None:
+    table = Table.of(["visit", "SPD (mm²)"], [[f"2020-01-0{k + 1}", str(k)] for k in range(6)])
+    for n_words in range(300, 900, 25):  # the table lands at every height of the page
+        filler = Paragraph("word " * n_words)
+        doc = ReportDocument(
+            pseudonym="BT-X",
+            generated="now",
+            summary="Short.",
+            sections=[Section("Text", [filler]), Section("RANO", [table], level=2)],
+        )
+        pages = layout_pages(doc)
+        (page,) = [p for p in pages if any(item.kind == "table" for _, item in p)]
+        rows = [item for _, item in page if item.kind == "table"]
+        assert len(rows) == 6 and rows[0].data["show_header"]
+        texts = [item.data["lines"][0][0] for _, item in page if item.kind == "text"]
+        assert "RANO" in texts  # the heading moved with its table
+
+
+def test_long_paragraphs_flow_across_pages_and_stay_above_the_footer() -> None:
+    doc = ReportDocument("BT-X", "now", "Short.", [Section("Text", [Paragraph("word " * 8000)])])
+    pages = layout_pages(doc)
+    assert len(pages) >= 3
+    for placed in pages:
+        assert max(top + item.height for top, item in placed) <= PAGE_IN[1] - 0.85 + 1e-6

@@ -26,6 +26,7 @@ from braintwin.report.pdf_items import (
     fx,
     fy,
     text_item,
+    text_items,
 )
 
 __all__ = ["PAGE_IN", "layout_pages", "render_pdf", "write_pdf"]
@@ -35,10 +36,10 @@ def _items(doc: ReportDocument) -> list[Item]:
     items = [
         text_item(f"braintwin · patient {doc.pseudonym}", 16, bold=True),
         text_item(f"Generated {doc.generated}.", 8, colour="0.35"),
-        text_item(doc.disclaimer, 8.5, box="#fff3cd", edge="#e0a800"),
+        *text_items(doc.disclaimer, 8.5, box="#fff3cd", edge="#e0a800"),
         Item(0.1, "rule", None),
         text_item("Summary", 13, bold=True, keep=True),
-        text_item(doc.summary, 10, box="#eef3fb", edge="#1a73e8"),
+        *text_items(doc.summary, 10, box="#eef3fb", edge="#1a73e8"),
     ]
     for s in doc.sections:
         size = 13 if s.level == 1 else 10.5
@@ -52,12 +53,16 @@ def _items(doc: ReportDocument) -> list[Item]:
     return items
 
 
-def _min_height(item: Item) -> float:
-    """The least room an item can take: figures may shrink to 75 % to fit a page."""
+def _min_height(item: Item, before: Item | None = None) -> float:
+    """The least room an item can take after ``before`` on one page: figures may shrink to
+    75 % to fit; a table row needs the header too unless it follows a row of its table."""
     if item.kind == "image":
         return 0.75 * item.height
     if item.kind == "table":
-        return item.height + item.data["head"][1]
+        same = (
+            before is not None and before.kind == "table" and before.data["id"] == item.data["id"]
+        )
+        return item.height + (0.0 if same else item.data["head"][1])
     return item.height
 
 
@@ -73,10 +78,10 @@ def layout_pages(doc: ReportDocument) -> list[list[tuple[float, Item]]]:
     items = _items(doc)
     previous: Item | None = None
     for k, item in enumerate(items):
-        need, j = _min_height(item), k
+        need, j = _min_height(item, previous), k
         while items[j].keep_with_next and j + 1 < len(items):
             j += 1
-            need += _min_height(items[j])
+            need += _min_height(items[j], items[j - 1])
         if y + need > limit and pages[-1]:
             pages.append([])
             y, previous = TOP, None
@@ -90,11 +95,19 @@ def layout_pages(doc: ReportDocument) -> list[list[tuple[float, Item]]]:
                 item.height + (item.data["head"][1] if first else 0.0),
                 "table",
                 {**item.data, "show_header": first},
+                item.keep_with_next,
             )
-        if item.kind == "image" and y + item.height > limit:
-            scale = (limit - y - 0.08) / (item.height - 0.08)
+        tail = need - _min_height(item, previous)  # what must follow on this page
+        if item.kind == "image" and y + item.height + tail > limit:
+            room = limit - y - tail
+            scale = (room - 0.08) / (item.height - 0.08)
             d = item.data
-            item = Item(limit - y, "image", {**d, "w": d["w"] * scale, "h": d["h"] * scale})
+            item = Item(
+                room,
+                "image",
+                {**d, "w": d["w"] * scale, "h": d["h"] * scale},
+                item.keep_with_next,
+            )
         pages[-1].append((y, item))
         y += item.height
         previous = item

@@ -29,6 +29,7 @@ __all__ = [
     "fy",
     "rule",
     "text_item",
+    "text_items",
 ]
 
 PAGE_IN = (8.27, 11.69)  # A4 portrait, inches
@@ -36,6 +37,8 @@ LEFT, RIGHT, TOP, BOTTOM = 0.7, 0.7, 0.7, 0.85
 WIDTH = PAGE_IN[0] - LEFT - RIGHT
 BODY = PAGE_IN[1] - TOP - BOTTOM
 _CHAR = 0.56  # mean glyph width of DejaVu Sans in em, to wrap text without measuring it
+CHUNK_LINES = 12  # running text is cut into items of this many lines (page breaks between)
+SMALL_TABLE = 8  # rows; a table this short is never split across pages
 _TABLE_CHAR = 0.62  # tables: digits and bold headers are wider than running text
 
 
@@ -170,6 +173,16 @@ def text_item(
     return _text_lines_item(lines, size, keep=keep, **style)
 
 
+def text_items(text: str, size: float, **style: Any) -> list[Item]:
+    """Running text as items of at most :data:`CHUNK_LINES` lines, so a long paragraph flows
+    across pages instead of running into the footer."""
+    lines = [(ln, False) for ln in textwrap.wrap(text, _chars(size)) or [""]]
+    return [
+        _text_lines_item(lines[k : k + CHUNK_LINES], size, **style)
+        for k in range(0, len(lines), CHUNK_LINES)
+    ]
+
+
 def _text_lines_item(
     lines: list[tuple[str, bool]], size: float, *, keep: bool = False, **style: Any
 ) -> Item:
@@ -210,13 +223,15 @@ def _table_items(t: Table, size: float = 7.5) -> list[Item]:
 
     head = row(t.header)
     right = [k > 0 and t.numeric(k) for k in range(ncol)]
+    small = len(t.rows) <= SMALL_TABLE  # kept on one page
     return [
         Item(
             r[1],
             "table",
             {"size": size, "widths": widths, "head": head, "row": r, "id": id(t), "right": right},
+            keep_with_next=small and k < len(t.rows) - 1,
         )
-        for r in (row(cells) for cells in t.rows)
+        for k, r in enumerate(row(cells) for cells in t.rows)
     ]
 
 
@@ -235,7 +250,7 @@ def _figure_items(f: Figure) -> list[Item]:
         Item(h + 0.08, "image", {"pixels": pixels, "w": w, "h": h}, keep_with_next=bool(f.caption))
     ]
     if f.caption:
-        items.append(text_item(f.caption, 7.5, colour="0.3"))
+        items += text_items(f.caption, 7.5, colour="0.3")
     return items
 
 
@@ -244,10 +259,10 @@ def block_items(b: Block) -> list[Item]:
         items = [text_item(b.lead, 9, bold=True, keep=True)] if b.lead else []
         return [
             *items,
-            text_item(b.text, 8 if b.muted else 9, colour="0.35" if b.muted else "black"),
+            *text_items(b.text, 8 if b.muted else 9, colour="0.35" if b.muted else "black"),
         ]
     if isinstance(b, Flag):
-        return [text_item(b.text, 8.5, box="#fff3cd", edge="#e0a800")]
+        return text_items(b.text, 8.5, box="#fff3cd", edge="#e0a800")
     if isinstance(b, Subheading):
         return [text_item(b.text, 9.5, bold=True, keep=True)]
     if isinstance(b, Table):
