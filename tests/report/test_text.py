@@ -98,6 +98,7 @@ def test_summary_says_what_changed_under_which_plan_with_the_caveat() -> None:
         dates=[dt.date(2020, 1, 1), dt.date(2020, 4, 10)],
         volumes=[{"WT": 40.0, "TC": 10.0, "ET": 6.0}, {"WT": 60.0, "TC": 10.2, "ET": 6.6}],
         response="PD",
+        response_basis="SPD +30 % against the nadir of 2020-01-01",
         forecast=ForecastFacts(
             dt.date(2020, 4, 10),
             dt.date(2020, 7, 9),
@@ -112,8 +113,8 @@ def test_summary_says_what_changed_under_which_plan_with_the_caveat() -> None:
     assert text.startswith("2 MRI visits over 100 days (2020-01-01 to 2020-04-10).")
     assert "whole tumour grew by 50 % (40.0 → 60.0 mL)" in text
     assert "tumour core is about the same" in text
-    assert "PD (progressive disease)" in text
-    assert "'stupp' from 2020-04-20: 60 Gy in 30 fractions" in text
+    assert "PD (progressive disease; SPD +30 % against the nadir of 2020-01-01)" in text
+    assert "plan 'stupp' (60 Gy in 30 fractions + temozolomide, starting 2020-04-20)" in text
     assert "12.3 mL on 2020-07-09" in text and "8.00–20.0 mL" in text
     assert "3.0 months" in text
     assert text.endswith(CAVEAT)

@@ -141,7 +141,7 @@ def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
     ]
     blocks += rano_blocks(series)
     rows = rano_rows(series) if len(series) > 1 else []
-    response = rows[-1].category if rows else None
+    response = (rows[-1].category, _basis(rows[-1], rows[0].label)) if rows else (None, None)
     return Section("Course over time", blocks), (facts, response)
 
 
@@ -156,6 +156,17 @@ def _synthetic_note(visits: list[Visit]) -> list[str]:
     ]
 
 
+def _basis(row: Any, baseline: str) -> str | None:
+    """What a RANO row's category rests on, in words (SPD change against its reference)."""
+    from braintwin.report.numbers import percent
+
+    pct = row.vs_baseline if row.compared_with == baseline else row.vs_nadir
+    if pct is None or row.compared_with in ("–", None):
+        return None
+    role = "baseline" if row.compared_with == baseline else "nadir"
+    return f"SPD {percent(pct)} against the {role} of {row.compared_with}"
+
+
 def build_document(twin: Twin) -> ReportDocument:
     """The report of ``twin`` as a document (both formats render it)."""
     from braintwin import __version__
@@ -164,7 +175,7 @@ def build_document(twin: Twin) -> ReportDocument:
     from braintwin.twin.state import model_status
 
     visits = twin.visits()
-    course, (forecast, response) = _course(twin, visits)
+    course, (forecast, (response, basis)) = _course(twin, visits)
     sections = [course] if course.blocks else []
     for i, v in enumerate(visits):
         record = twin.store.visit_record(twin.id, v.date)["classification"]
@@ -175,6 +186,7 @@ def build_document(twin: Twin) -> ReportDocument:
         dates=[v.date for v in visits],
         volumes=[_volumes(v) for v in visits],
         response=response,
+        response_basis=basis,
         forecast=forecast,
         model_stale=model_status(twin).stale,
         notes=_synthetic_note(visits),
