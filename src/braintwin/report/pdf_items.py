@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from braintwin.report.document import Block, Figure, Flag, Paragraph, Subheading, Table
 
 __all__ = [
@@ -114,7 +116,10 @@ def _image(fig: Any, top: float, data: dict[str, Any]) -> None:
     w, h = data["w"], data["h"]
     x = LEFT + (WIDTH - w) / 2
     ax = fig.add_axes((fx(x), fy(top + h), w / PAGE_IN[0], h / PAGE_IN[1]))
-    ax.imshow(data["pixels"], interpolation="none")  # vector backends embed the PNG as is
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(data["png"])).convert("RGB"))
+    ax.imshow(pixels, interpolation="none")  # vector backends embed the pixels as they are
     ax.set_axis_off()
 
 
@@ -236,10 +241,9 @@ def _table_items(t: Table, size: float = 7.5) -> list[Item]:
 
 
 def _figure_items(f: Figure) -> list[Item]:
-    from matplotlib import image as mpimg
+    from PIL import Image  # matplotlib's own image library
 
-    pixels = mpimg.imread(io.BytesIO(f.png), format="png")
-    ph, pw = pixels.shape[:2]
+    pw, ph = Image.open(io.BytesIO(f.png)).size  # the header only: decoded when drawn
     w = min(WIDTH * f.width, pw / 100 * 1.0)  # never upscale beyond the figure's 100 dpi
     w = max(w, min(WIDTH * f.width, 3.0))
     h = w * ph / pw
@@ -247,7 +251,7 @@ def _figure_items(f: Figure) -> list[Item]:
     if h > max_h:
         w, h = w * max_h / h, max_h
     items = [
-        Item(h + 0.08, "image", {"pixels": pixels, "w": w, "h": h}, keep_with_next=bool(f.caption))
+        Item(h + 0.08, "image", {"png": f.png, "w": w, "h": h}, keep_with_next=bool(f.caption))
     ]
     if f.caption:
         items += text_items(f.caption, 7.5, colour="0.3")
