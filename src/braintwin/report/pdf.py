@@ -26,7 +26,6 @@ from braintwin.report.pdf_items import (
     fx,
     fy,
     text_item,
-    text_items,
 )
 
 __all__ = ["PAGE_IN", "layout_pages", "render_pdf", "write_pdf"]
@@ -36,10 +35,10 @@ def _items(doc: ReportDocument) -> list[Item]:
     items = [
         text_item(f"braintwin · patient {doc.pseudonym}", 16, bold=True),
         text_item(f"Generated {doc.generated}.", 8, colour="0.35"),
-        *text_items(doc.disclaimer, 8.5, box="#fff3cd", edge="#e0a800"),
+        text_item(doc.disclaimer, 8.5, box="#fff3cd", edge="#e0a800"),
         Item(0.1, "rule", None),
         text_item("Summary", 13, bold=True, keep=True),
-        *text_items(doc.summary, 10, box="#eef3fb", edge="#1a73e8"),
+        text_item(doc.summary, 10, box="#eef3fb", edge="#1a73e8"),  # one box, a third of a page
     ]
     for s in doc.sections:
         size = 13 if s.level == 1 else 10.5
