@@ -81,3 +81,24 @@ def test_timeline_has_one_point_per_visit_and_the_plan_s_treatment() -> None:
     assert len(tx.get_lines()) == len(plan.chemotherapy)
     assert tx.get_yticklabels()[0].get_text() == "RT 60 Gy / 30 fx"
     plt.close(fig)
+
+
+def test_visit_chapter_with_and_without_segmentation() -> None:
+    from braintwin.report.document import Flag, Table
+    from braintwin.report.visits import visit_section
+
+    plain = _visit(1)
+    plain.segmentation = None
+    (chapter,) = visit_section(0, plain)
+    assert chapter.title == "Visit 2020-01-01 (baseline)"
+    assert any(isinstance(b, Flag) and "No segmentation yet" in b.text for b in chapter.blocks)
+    assert sum(isinstance(b, Figure) for b in chapter.blocks) == 1  # one modality, T1ce
+    follow = visit_section(1, _visit(20, shift=2), baseline=_visit(1))
+    titles = [s.title for s in follow]
+    assert titles[0] == "Visit 2020-01-20, 19 days after the first visit"
+    assert "Registration check against the first visit" in titles
+    regions = next(s for s in follow if s.title.startswith("Tumour regions"))
+    table = regions.blocks[0]
+    assert isinstance(table, Table)
+    # 4x4x4 voxels of 1 mm labelled enhancing: 0.064 mL, measured from the label volume
+    assert table.rows[0][:2] == ("whole tumour (WT)", "0.06")
