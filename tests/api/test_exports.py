@@ -27,3 +27,15 @@ def test_report_and_export(service: Service) -> None:
         assert c.get(f"/patients/{pid}/visits/{date}/export").status_code == 403
     with service.client(None) as c:
         assert c.get(f"/patients/{pid}/report").status_code == 401
+
+
+def test_report_as_pdf(service: Service) -> None:
+    pid = service.patients["team-a"]
+    with service.client("res-a") as c:
+        pdf = c.get(f"/patients/{pid}/report", params={"format": "pdf"})
+        assert pdf.status_code == 200, pdf.text
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert pdf.headers["content-disposition"].startswith("attachment")
+        assert pdf.content.startswith(b"%PDF-")
+        assert IDENTIFIERS["team-a"].encode() not in pdf.content
+        assert c.get(f"/patients/{pid}/report", params={"format": "docx"}).status_code == 422

@@ -7,7 +7,11 @@ escape it) and PNG bytes; nothing here is HTML, so no stored string can inject m
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# a cell that starts with a number: "12.3", "-27 %", "0.02 – 0.3", "43 days (1.4 months)"
+_NUMBER = re.compile(r"^[+\-−]?\d")
 
 __all__ = [
     "Block",
@@ -52,6 +56,11 @@ class Table:
     @staticmethod
     def of(header: list[str], rows: list[list[str]]) -> Table:
         return Table(tuple(header), tuple(tuple(str(c) for c in r) for r in rows))
+
+    def numeric(self, column: int) -> bool:
+        """Whether a column holds numbers (right-aligned); text columns read left-aligned."""
+        cells = [r[column] for r in self.rows if r[column] not in ("", "–")]
+        return bool(cells) and all(_NUMBER.match(c) for c in cells)
 
 
 @dataclass(frozen=True)

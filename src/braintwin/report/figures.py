@@ -217,11 +217,15 @@ def slice_grid(
             frameon=False,
             labelcolor=fg,
         )
+    # The colour bar gets its own strip right of the panels (never over the sagittal one).
+    right = 0.9 if colorbar and mappable is not None else 1.0
+    fig.tight_layout(rect=(0, foot / fig_h, right, 1 - head / fig_h))
     if colorbar and mappable is not None:
-        cb = fig.colorbar(mappable, ax=axes, fraction=0.015, pad=0.01)
-        cb.set_label(colorbar, color=fg)
-        cb.ax.tick_params(colors=fg)
-    fig.tight_layout(rect=(0, foot / fig_h, 1, 1 - head / fig_h))
+        bottom, top = axes[-1][-1].get_position().y0, axes[0][-1].get_position().y1
+        cax = fig.add_axes((0.92, bottom, 0.015, top - bottom))
+        cb = fig.colorbar(mappable, cax=cax)
+        cb.set_label(colorbar, color=fg, fontsize=9)
+        cb.ax.tick_params(colors=fg, labelsize=8)
     return to_png(fig, facecolor)
 
 

@@ -23,6 +23,8 @@ from braintwin.report.document import (
 
 __all__ = ["png_img", "render_html", "write_html"]
 
+_NUM = ' class="n"'  # numbers right-aligned, text left (see the template's style)
+
 
 def png_img(png: bytes, alt: str = "figure") -> str:
     """An ``<img>`` tag embedding PNG bytes."""
@@ -41,8 +43,16 @@ def _block(b: Block) -> str:
     if isinstance(b, Subheading):
         return f"<h4>{e(b.text)}</h4>"
     if isinstance(b, Table):
-        head = "".join(f"<th>{e(h)}</th>" for h in b.header)
-        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+        num = [k > 0 and b.numeric(k) for k in range(len(b.header))]
+
+        def cell(tag: str, text: str, n: bool) -> str:
+            return f"<{tag}{_NUM if n else ''}>{e(text)}</{tag}>"
+
+        head = "".join(cell("th", h, n) for h, n in zip(b.header, num, strict=True))
+        body = "".join(
+            "<tr>" + "".join(cell("td", c, n) for c, n in zip(r, num, strict=True)) + "</tr>"
+            for r in b.rows
+        )
         return f"<table><tr>{head}</tr>{body}</table>"
     if isinstance(b, Figure):
         style = f' style="width:{b.width * 100:.0f}%"' if b.width < 1 else ""

@@ -1,4 +1,5 @@
-"""Figures of the twin's model: posterior marginals, forecast volume bands, probability maps."""
+"""Figures of the twin's model: posterior marginals and probability maps (forecast volume
+bands are drawn on the course over time, :mod:`braintwin.report.timeline`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from braintwin.report.figures import Layer, center_of_interest, display_range, slice_grid, to_png
 from braintwin.types import Volume
 
-__all__ = ["posterior_figure", "probability_panel", "volume_bands_figure"]
+__all__ = ["posterior_figure", "probability_panel"]
 
 _UNITS = {"D_w": "mm²/day", "rho": "1/day", "alpha": "1/Gy"}
 
@@ -54,43 +55,6 @@ def posterior_figure(
         ax.set_yticks([])
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Posterior of the growth parameters (median, 90 % interval)", fontsize=10)
-    fig.tight_layout()
-    return to_png(fig, "white")
-
-
-def volume_bands_figure(
-    days: np.ndarray,
-    bands: dict[str, dict[str, np.ndarray]],
-    *,
-    observed: Sequence[tuple[float, float]] = (),
-    title: str = "Forecast tumour volume",
-) -> bytes:
-    """Median volume and 50 % / 90 % credible bands over time, per region.
-
-    Args:
-        days: (m,) days after the forecast start.
-        bands: model compartment ("enhancing", "flair") -> {"q05","q25","q50","q75","q95"}
-            -> (m,) volumes in mL; the legend names each with the observed region it
-            predicts (e.g. "T1ce-visible tumour (TC)").
-        observed: (day, mL) observed volumes to overlay.
-    """
-    from braintwin.report.naming import compartment_label
-
-    plt = _mpl()
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))  # type: ignore[attr-defined]
-    colours = {"enhancing": "tab:orange", "flair": "tab:green"}
-    for compartment, q in bands.items():
-        c = colours.get(compartment, "tab:blue")
-        name = compartment_label(compartment)
-        ax.fill_between(days, q["q05"], q["q95"], color=c, alpha=0.18, lw=0, label=f"{name} 90 %")
-        ax.fill_between(days, q["q25"], q["q75"], color=c, alpha=0.35, lw=0, label=f"{name} 50 %")
-        ax.plot(days, q["q50"], color=c, lw=2, label=f"{name} median")
-    for d, v in observed:
-        ax.plot([d], [v], "k*", ms=10)
-    ax.set_xlabel("days after the latest visit")
-    ax.set_ylabel("volume (mL)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return to_png(fig, "white")
 

@@ -129,7 +129,7 @@ def latest_forecast(twin: Twin) -> tuple[Forecast, Artifact] | None:
 def _progression_rows(p: dict[str, Any]) -> list[list[str]]:
     rows = [
         ["definition", str(p.get("definition", "–")).replace(">=", "≥").replace(" x ", " × ")],
-        ["probability of progression within the horizon", sig(p.get("p_progression_by_date"), 2)],
+        ["probability of progression within the horizon", fixed(p.get("p_progression_by_date"), 2)],
         ["median time to progression", _days(p.get("median_days"))],
         ["5th percentile", _days(p.get("q05_days"))],
         ["95th percentile", _days(p.get("q95_days"))],

@@ -24,8 +24,9 @@ def checkerboard(a: np.ndarray, b: np.ndarray, tiles: int = 8) -> np.ndarray:
     if a.shape != b.shape:
         raise ValueError(f"checkerboard needs one grid, got {a.shape} and {b.shape}")
     size = max(1, int(np.ceil(max(a.shape) / tiles)))
-    idx = np.indices(a.shape) // size
-    return np.where(idx.sum(axis=0) % 2 == 0, a, b)
+    i, j, k = ((np.arange(n) // size % 2).astype(np.uint8) for n in a.shape)
+    odd = (i[:, None, None] ^ j[None, :, None] ^ k[None, None, :]).astype(bool)  # 1 byte/voxel
+    return np.where(odd, b, a)
 
 
 def _image(visit: Visit) -> tuple[str, Volume] | None:
@@ -70,6 +71,11 @@ def registration_qc(baseline: Visit, follow_up: Visit) -> list[Block] | None:
     m0 = baseline.brain_mask.data.astype(bool) if baseline.brain_mask is not None else None
     m1 = follow_up.brain_mask.data.astype(bool) if follow_up.brain_mask is not None else None
     a, b = _normalised(v0, m0), _normalised(v1, m1)
+    # Outside each visit's brain, black: the tiles then show brain against brain only.
+    if m0 is not None and m0.shape == a.shape:
+        a = np.where(m0, a, 0.0)
+    if m1 is not None and m1.shape == b.shape:
+        b = np.where(m1, b, 0.0)
     c = center_of_interest(follow_up.segmentation, follow_up.brain_mask, v1.shape)
     crop = m1 if m1 is not None else (v1.data != 0)
     later_layers = [Layer(b, "gray", 0, 1)]

@@ -42,11 +42,13 @@ class SummaryFacts:
     Attributes:
         volumes: one mapping per visit, in date order (empty mapping: not segmented).
         response: RANO category of the latest visit against the earlier ones, if any.
+        response_basis: what it rests on, e.g. "SPD -27 % against the baseline of 2020-01-01".
     """
 
     dates: list[dt.date]
     volumes: list[Mapping[str, float]]
     response: str | None = None
+    response_basis: str | None = None
     forecast: ForecastFacts | None = None
     model_stale: bool = False
     notes: list[str] = field(default_factory=list)
@@ -83,6 +85,18 @@ def _seen(v: Mapping[str, float]) -> str:
     return ", with ".join(parts) if parts else "no measurable tumour"
 
 
+def _plan_phrase(label: str) -> str:
+    """``"'stupp' from 2020-01-01: 60 Gy in 30 fractions"`` (see
+    :func:`braintwin.report.naming.plan_summary`) as a phrase for running text."""
+    if label.startswith("none"):
+        return "no treatment (untreated growth)"
+    head, _, what = label.partition(": ")
+    name, _, start = head.partition(" from ")
+    if not what or not start:
+        return f"the treatment plan {label}"
+    return f"the treatment plan {name} ({what}, starting {start})"
+
+
 def plain_summary(f: SummaryFacts) -> str:
     """One paragraph in plain language (see module doc)."""
     if not f.dates:
@@ -107,15 +121,16 @@ def plain_summary(f: SummaryFacts) -> str:
         if changes:
             out.append("Since the first visit, " + " and ".join(changes) + ".")
     if f.response:
+        basis = f"; {f.response_basis}" if f.response_basis else ""
         out.append(
             f"The RANO-style imaging response of the latest visit is {f.response} "
-            f"({_RESPONSE.get(f.response, f.response)})."
+            f"({_RESPONSE.get(f.response, f.response)}{basis})."
         )
     out += f.notes
     fc = f.forecast
     if fc is not None and fc.tc_median_ml is not None:
         text = (
-            f"Assuming the treatment plan {fc.plan}, the growth model forecasts a tumour core "
+            f"Assuming {_plan_phrase(fc.plan)}, the growth model forecasts a tumour core "
             f"of {ml(fc.tc_median_ml)} mL on {fc.date} ({(fc.date - fc.start).days} days after "
             f"{fc.start}; 90 % credible interval {ml(fc.tc_q05_ml)}–{ml(fc.tc_q95_ml)} mL)"
         )

@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from braintwin.report.figures import _plt, to_png
 from braintwin.types import TreatmentPlan
 
-__all__ = ["ForecastBands", "VisitVolumes", "timeline_figure"]
+__all__ = ["ForecastBands", "VisitVolumes", "timeline_axes", "timeline_figure"]
 
 REGION_COLOURS = {"WT": "tab:green", "TC": "tab:red", "ET": "goldenrod"}
 _COMPARTMENT_REGION = {"enhancing": "TC", "flair": "WT"}
@@ -54,6 +55,16 @@ def timeline_figure(
     plan: TreatmentPlan | None = None,
 ) -> bytes:
     """PNG of the course (see module doc); dates are the twin's (shifted) dates."""
+    return to_png(timeline_axes(visits, forecast=forecast, plan=plan), "white")
+
+
+def timeline_axes(
+    visits: Sequence[VisitVolumes],
+    *,
+    forecast: ForecastBands | None = None,
+    plan: TreatmentPlan | None = None,
+) -> Any:
+    """The matplotlib figure of :func:`timeline_figure` (open, for inspection)."""
     plt = _plt()
     has_tx = plan is not None and (plan.radiotherapy is not None or plan.chemotherapy)
     fig, axes = plt.subplots(
@@ -91,33 +102,25 @@ def timeline_figure(
     ax.set_ylabel("volume (mL)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    ax.legend(fontsize=8, ncol=2, loc="best")
     if has_tx and plan is not None:
         tx = axes[1][0]
+        ticks, labels = [], []
         if plan.radiotherapy is not None:
             fx = _dates(plan.start, [f.day for f in plan.radiotherapy.fractions])
             tx.vlines(fx, 0.55, 0.95, color="tab:purple", lw=1.2)
-            tx.text(
-                fx[0],
-                1.0,
-                f"RT {plan.radiotherapy.total_dose_gy:g} Gy / {len(fx)} fx",
-                fontsize=8,
-                va="bottom",
-                color="tab:purple",
-            )
+            ticks.append(0.75)
+            labels.append(f"RT {plan.radiotherapy.total_dose_gy:g} Gy / {len(fx)} fx")
         for course in plan.chemotherapy:
             a, b = _dates(plan.start, [course.start_day, course.end_day])
             tx.plot([a, b], [0.25, 0.25], color="tab:blue", lw=5, solid_capstyle="butt")
         if plan.chemotherapy:
-            first = _dates(plan.start, [plan.chemotherapy[0].start_day])[0]
-            tx.text(
-                first, 0.32, plan.chemotherapy[0].drug, fontsize=8, va="bottom", color="tab:blue"
-            )
-        tx.set_ylim(0, 1.35)
-        tx.set_yticks([])
-        tx.set_ylabel("treatment", fontsize=8)
+            ticks.append(0.25)
+            labels.append(plan.chemotherapy[0].drug)
+        tx.set_ylim(0, 1.05)
+        tx.set_yticks(ticks, labels, fontsize=8)
         tx.grid(alpha=0.3, axis="x")
     axes[-1][0].set_xlabel("date (shifted)")
     fig.autofmt_xdate()
     fig.tight_layout()
-    return to_png(fig, "white")
+    return fig

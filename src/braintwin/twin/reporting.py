@@ -11,6 +11,7 @@ only, never an identifier.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +36,38 @@ def default_report_path(twin: Twin, suffix: str = ".html") -> Path:
     return Path(twin.store.home) / "reports" / f"{twin.id}{suffix}"
 
 
-def _observable(visit: Visit) -> frozenset[str]:
-    from braintwin.measure import observable_regions
+@dataclass(frozen=True)
+class _Stored:
+    """What the summary, the timeline and the RANO table need of a visit (no image)."""
 
-    declared = (visit.meta.get("segmentation") or {}).get("observable_regions")
-    return observable_regions([m.value for m in visit.modalities], declared)
+    date: dt.date
+    measurements: dict[str, Any]
+    observable: frozenset[str]
+    synthetic: bool
+    classification: dict[str, Any] | None
 
+    @staticmethod
+    def read(twin: Twin, date: dt.date) -> _Stored:
+        from braintwin.measure import observable_regions
 
-def _volumes(visit: Visit) -> dict[str, float]:
-    """Measured volume (mL) per timeline region the visit can show; {} if not segmented."""
-    seen = _observable(visit)
-    m = visit.measurements or {}
-    return {
-        r: float(m[r]["volume_ml"])
-        for r in _TIMELINE_REGIONS
-        if r in m and r in seen and m[r].get("volume_ml") is not None
-    }
+        rec = twin.store.visit_record(twin.id, date)
+        declared = (rec["meta"].get("segmentation") or {}).get("observable_regions")
+        return _Stored(
+            date,
+            rec["measurements"] or {},
+            observable_regions([str(v) for v in rec["volumes"]], declared),
+            bool(rec["meta"].get("synthetic")),
+            rec["classification"],
+        )
+
+    def volumes(self) -> dict[str, float]:
+        """Measured volume (mL) per timeline region the visit can show; {} if not segmented."""
+        m = self.measurements
+        return {
+            r: float(m[r]["volume_ml"])
+            for r in _TIMELINE_REGIONS
+            if r in m and r in self.observable and m[r].get("volume_ml") is not None
+        }
 
 
 def _classification(record: dict[str, Any]) -> Section:
@@ -94,7 +111,7 @@ def _plan_of(twin: Twin, art: Any) -> TreatmentPlan | None:
     return load_plan(twin)
 
 
-def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
+def _course(twin: Twin, visits: list[_Stored]) -> tuple[Section, Any]:
     """The "course over time" chapter and the facts the summary needs from it."""
     from braintwin.measure import VisitMeasurements
     from braintwin.report.naming import compartment_label
@@ -122,7 +139,7 @@ def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
         )
     else:
         plan = _plan_of(twin, None)
-    timeline = [VisitVolumes(v.date, _volumes(v)) for v in visits if _volumes(v)]
+    timeline = [VisitVolumes(v.date, v.volumes()) for v in visits if v.volumes()]
     blocks: list[Any] = []
     if timeline:
         caption = (
@@ -135,18 +152,18 @@ def _course(twin: Twin, visits: list[Visit]) -> tuple[Section, Any]:
             Figure(timeline_figure(timeline, forecast=bands, plan=plan), "timeline", caption)
         )
     series = [
-        VisitMeasurements(str(v.date), v.measurements, _observable(v))
+        VisitMeasurements(str(v.date), v.measurements, v.observable)
         for v in visits
         if v.measurements
     ]
     blocks += rano_blocks(series)
     rows = rano_rows(series) if len(series) > 1 else []
-    response = rows[-1].category if rows else None
+    response = (rows[-1].category, _basis(rows[-1], rows[0].label)) if rows else (None, None)
     return Section("Course over time", blocks), (facts, response)
 
 
-def _synthetic_note(visits: list[Visit]) -> list[str]:
-    fake = [str(v.date) for v in visits if v.meta.get("synthetic")]
+def _synthetic_note(visits: list[_Stored]) -> list[str]:
+    fake = [str(v.date) for v in visits if v.synthetic]
     if not fake:
         return []
     return [
@@ -156,6 +173,17 @@ def _synthetic_note(visits: list[Visit]) -> list[str]:
     ]
 
 
+def _basis(row: Any, baseline: str) -> str | None:
+    """What a RANO row's category rests on, in words (SPD change against its reference)."""
+    from braintwin.report.numbers import percent
+
+    pct = row.vs_baseline if row.compared_with == baseline else row.vs_nadir
+    if pct is None or row.compared_with in ("–", None):
+        return None
+    role = "baseline" if row.compared_with == baseline else "nadir"
+    return f"SPD {percent(pct)} against the {role} of {row.compared_with}"
+
+
 def build_document(twin: Twin) -> ReportDocument:
     """The report of ``twin`` as a document (both formats render it)."""
     from braintwin import __version__
@@ -163,21 +191,25 @@ def build_document(twin: Twin) -> ReportDocument:
     from braintwin.report.visits import visit_section
     from braintwin.twin.state import model_status
 
-    visits = twin.visits()
-    course, (forecast, response) = _course(twin, visits)
+    stored = [_Stored.read(twin, d) for d in twin.visit_dates()]
+    course, (forecast, (response, basis)) = _course(twin, stored)
     sections = [course] if course.blocks else []
-    for i, v in enumerate(visits):
-        record = twin.store.visit_record(twin.id, v.date)["classification"]
-        extra = [_classification(record)] if record else []
-        sections += visit_section(i, v, baseline=visits[0] if i else None, extra=extra)
+    # One visit's images at a time (and the first visit's, for the registration check).
+    first: Visit | None = None
+    for i, rec in enumerate(stored):
+        visit = twin.visit(rec.date)
+        first = first or visit
+        extra = [_classification(rec.classification)] if rec.classification else []
+        sections += visit_section(i, visit, baseline=first if i else None, extra=extra)
     sections += model_sections(twin)
     facts = SummaryFacts(
-        dates=[v.date for v in visits],
-        volumes=[_volumes(v) for v in visits],
+        dates=[v.date for v in stored],
+        volumes=[v.volumes() for v in stored],
         response=response,
+        response_basis=basis,
         forecast=forecast,
         model_stale=model_status(twin).stale,
-        notes=_synthetic_note(visits),
+        notes=_synthetic_note(stored),
     )
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return ReportDocument(
