@@ -44,3 +44,22 @@ def test_import_show_export(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "pseudonymised, shifted dates" in out and "7 MedicationAdministration" in out
     Bundle.model_validate(json.loads(target.read_text()))
     assert oct(target.stat().st_mode & 0o777) == "0o600"  # owner-only, like every output
+
+
+def test_the_report_shows_the_imported_course(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from braintwin.report.document import Table
+    from braintwin.twin import Twin
+    from braintwin.twin.reporting import build_document
+
+    code, _, err = run(["import", "fhir", str(BUNDLE), "--patient", "MRN-0042"], capsys)
+    assert code == 0, err
+    doc = build_document(Twin.open("MRN-0042"))
+    [section] = [s for s in doc.sections if s.title == "Clinical course"]
+    [table] = [b for b in section.blocks if isinstance(b, Table)]
+    events = [row[1] for row in table.rows]
+    assert any("60 Gy in 30 fractions" in e for e in events)
+    assert sum("temozolomide adjuvant" in e for e in events) == 6
+    dates = [row[0] for row in table.rows]
+    assert dates == sorted(dates)  # a timeline

@@ -184,6 +184,33 @@ def _basis(row: Any, baseline: str) -> str | None:
     return f"SPD {percent(pct)} against the {role} of {row.compared_with}"
 
 
+def _clinical(twin: Twin) -> Section | None:
+    """The clinical course imported from the hospital record (``import fhir``), as a timeline."""
+    from braintwin.clinical.summary import course_lines
+    from braintwin.report.document import Table
+    from braintwin.twin.clinical import load_course
+
+    stored = load_course(twin)
+    if stored is None:
+        return None
+    course = stored.course
+    rows = [
+        tuple(line.strip().split("  ", 1))
+        for line in course_lines(course)
+        if not line.strip().startswith("flag:")
+    ]
+    blocks: list[Any] = [
+        Paragraph(
+            "Imported from the hospital record (FHIR); dates on the twin's shifted timeline. "
+            "Its radiotherapy and temozolomide courses are the treatment plan 'clinical-record' "
+            "when no other plan was set since."
+        ),
+        Table(("date", "event"), tuple((r[0], r[1] if len(r) > 1 else "") for r in rows)),
+    ]
+    blocks += [Flag(f) for f in course.flags]
+    return Section("Clinical course", blocks)
+
+
 def build_document(twin: Twin) -> ReportDocument:
     """The report of ``twin`` as a document (both formats render it)."""
     from braintwin import __version__
@@ -194,6 +221,9 @@ def build_document(twin: Twin) -> ReportDocument:
     stored = [_Stored.read(twin, d) for d in twin.visit_dates()]
     course, (forecast, (response, basis)) = _course(twin, stored)
     sections = [course] if course.blocks else []
+    clinical = _clinical(twin)
+    if clinical is not None:
+        sections.insert(0, clinical)
     # One visit's images at a time (and the first visit's, for the registration check).
     first: Visit | None = None
     for i, rec in enumerate(stored):
