@@ -10,8 +10,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.twin import Twin
 from braintwin.types import Modality
 
@@ -20,16 +20,6 @@ from .conftest import SUBJECT
 pytestmark = pytest.mark.slow
 
 FAST = ["--no-n4", "--no-classify", "--no-update", "--segment", "none"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_subject_without_sessions_is_one_visit_with_four_sequences(

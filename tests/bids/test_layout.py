@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.errors import InputError
 from braintwin.io.bids import is_bids_input, read_bids_subject
 from braintwin.types import Modality
@@ -18,16 +18,6 @@ from braintwin.types import Modality
 from .conftest import PAIR_DATES, SUBJECT, write_json, write_tsv
 
 SUB = f"sub-{SUBJECT}"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def stored_nothing(home: Path) -> bool:

@@ -7,20 +7,9 @@ from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-
-from braintwin.cli import main
+from tests.cli import run
 
 BUNDLE = Path(__file__).resolve().parents[1] / "data" / "fhir" / "glioblastoma_course.json"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_import_show_export(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,8 +20,8 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.deid import load_or_create_secret
 from braintwin.io import load_dicom_series, load_nifti, save_nifti
 from braintwin.twin import IngestOptions, Twin
@@ -32,16 +32,6 @@ from braintwin.types import Modality
 from .conftest import OrthancServer
 
 SPACING = (1.0, 1.0, 5.0)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def small_pdf(path: Path) -> Path:

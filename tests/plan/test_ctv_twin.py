@@ -11,8 +11,8 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.io import load_nifti
 from braintwin.io.rtstruct import read_rtstruct
 from braintwin.twin import IngestOptions, Twin
@@ -21,16 +21,6 @@ from braintwin.twin.targets import TARGET_FILES
 from braintwin.types import Modality
 
 SPACING = (1.0, 1.0, 5.0)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.store import Store
 from braintwin.twin import IngestOptions, Twin
 from braintwin.types import Modality
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.slow  # two ingests (~20 s alone) and three PDFs
 
 IDENTIFIER = "MRN-REPORT-4711"
 REAL_DATES = ("2001-07-04", "2001-10-02")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.types import Volume
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def tree_state(home: Path) -> dict[str, str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tests.cli import run
 
-from braintwin.cli import main
 from braintwin.cli.steps import step_progress
 from braintwin.growth import GrowthParameters
 from braintwin.measure import measure_segmentation
@@ -27,17 +27,6 @@ from braintwin.twin.reporting import write_report
 from braintwin.twin.synthetic import add_insilico_visit
 
 DAY0 = dt.date(2020, 1, 1)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _segmented_twin(case: Path) -> Twin:
