@@ -3,7 +3,9 @@
 function real(img) {
   const s = img.hdr.scl_slope || 1;
   const b = img.hdr.scl_inter || 0;
-  return (i) => img.img[i] * s + b;
+  // the background of z-scored images is stored at -32768 (braintwin.web.display.OUTSIDE)
+  const outside = img.hdr.datatypeCode === 4;
+  return (i) => (outside && img.img[i] === -32768 ? 0 : img.img[i] * s + b);
 }
 
 /** A new image B − A (float32) with a diverging colour map; `b` is the grid reference. */

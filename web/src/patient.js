@@ -47,7 +47,7 @@ function layout(pid, me) {
         h("label", { class: "check" }, h("input", { id: "toggle-mask", type: "checkbox" }), " Brain mask outline"),
         h("label", { class: "check" }, h("input", { id: "toggle-uncertainty", type: "checkbox", disabled: true }), " Segmentation uncertainty"),
         h("label", {}, "Layout ", h("select", { id: "layout-select" }, option("multi", "Multiplanar", true), option("multi3d", "Multiplanar + 3D"), option("axial", "Axial"), option("coronal", "Coronal"), option("sagittal", "Sagittal"), option("render", "3D render"))),
-        h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox" }), " Radiological convention (patient's right on screen left)"),
+        h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox", checked: true }), " Radiological convention (patient's right on screen left)"),
         h("p", { class: "hint" }, "Click or drag in a slice to move the crosshair; scroll to page through slices; right-drag to window."),
       ),
       h(
@@ -73,6 +73,7 @@ function layout(pid, me) {
           h("p", { class: "hint" }, "Both visits are on the twin's registered grid: the crosshairs move together."),
           h("div", { class: "canvas-box small" }, h("canvas", { id: "viewer-canvas-b" })),
           h("div", { id: "readout-b", class: "readout" }, ""),
+          h("p", { id: "compare-note", class: "hint" }),
         ),
       ),
     ),
@@ -231,9 +232,10 @@ export async function renderPatient(root, pid, me) {
     if ($("#toggle-diff").checked && my.visit.volumes.includes(mod)) {
       const [a, b] = await Promise.all([makeImage(volUrl(pid, my.visit.date, mod), mod), makeImage(volUrl(pid, vb.date, mod), mod)]);
       imgs = [b, differenceImage(b, a)];
-      $("#readout-b").textContent = `difference ${MOD_NAME[mod]} ${vb.date} − ${my.visit.date}: red = brighter in B, blue = darker`;
+      $("#compare-note").textContent = `Difference ${MOD_NAME[mod]} ${vb.date} − ${my.visit.date}: red = brighter in B, blue = darker`;
     } else {
       imgs = await layersFor(pid, vb, mod, opts);
+      $("#compare-note").textContent = "";
     }
     if (state !== my) return;
     setLayers(my.nvB, imgs);
