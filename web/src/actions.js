@@ -49,6 +49,16 @@ async function runJob(start, reload) {
   }
 }
 
+/** Queue forecasts at several horizons (one job each) and follow them to the last. */
+export async function queueForecasts(pid, days, reload) {
+  let jobs = [];
+  await runJob(async () => {
+    jobs = [];
+    for (const d of days) jobs.push(await postJSON(`patients/${pid}/forecasts`, { days: d }));
+    return jobs.at(-1);
+  }, reload);
+}
+
 export function renderActions(root, my, reload) {
   const canWrite = my.me.role !== "researcher";
   const pid = my.pid;

@@ -103,8 +103,9 @@ export function volumesChart(el, data) {
 const RANO_COLOR = { CR: "#0a8", PR: "#3d7bff", SD: "#999", PD: "#ff3b3b", NE: "#666", baseline: "#555" };
 
 export function ranoChart(el, data) {
-  const rows = data.visits.filter((v) => v.rano);
-  if (!rows.length) return empty(el, "Response needs two measured visits.");
+  const measured = data.visits.filter((v) => v.measurements && Object.keys(v.measurements).length);
+  if (measured.length < 2) return empty(el, "Response needs two measured visits.");
+  const rows = measured.map((v, i) => (v.rano ? v : { ...v, rano: { category: i === 0 ? "baseline" : "NE", reasons: [] } }));
   const table = document.createElement("table");
   table.className = "grid rano";
   table.innerHTML = "<thead><tr><th>Visit</th><th>Response</th><th>vs</th><th>SPD change</th><th>WT change</th></tr></thead>";
@@ -113,7 +114,7 @@ export function ranoChart(el, data) {
     const r = v.rano;
     const tr = document.createElement("tr");
     tr.dataset.date = v.date;
-    const cells = [v.date, r.category, r.compared_with || "–", r.spd_change_percent == null ? "–" : `${fmt(r.spd_change_percent, 2)} %`, r.wt_change_percent == null ? "–" : `${fmt(r.wt_change_percent, 2)} %`];
+    const cells = [v.date + (v.synthetic ? " (synthetic)" : ""), r.category, r.compared_with || "–", r.spd_change_percent == null ? "–" : `${fmt(r.spd_change_percent, 2)} %`, r.wt_change_percent == null ? "–" : `${fmt(r.wt_change_percent, 2)} %`];
     for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
     tr.children[1].className = `rano-${r.category}`;
     tr.title = (r.reasons || []).join("; ");

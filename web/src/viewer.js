@@ -60,6 +60,7 @@ export function createViewer(canvas, onLocation) {
     showAllOrientationMarkers: true,
     isRadiologicalConvention: true,
     heroImageFraction: 0.5,
+    heroSliceType: SLICE_TYPE.AXIAL,
     multiplanarShowRender: SHOW_RENDER.NEVER,
     dragAndDropEnabled: false,
     loadingText: "",
@@ -97,6 +98,7 @@ export function readout(nv) {
     const v = nv.volumes.length ? vol.getValue(...vol.mm2vox(mm)) : NaN;
     const slope = vol.hdr.scl_slope || 1;
     if (name === "segmentation") return `${label}: ${SEG_LUT.labels[Math.round(v)] || "none"}`;
+    if (name === "change") return `${label}: ${["none", "new tumour", "no longer tumour"][Math.round(v)] || "none"}`;
     if (vol.hdr.datatypeCode === 4 && v <= -32767.5 * slope) return `${label}: outside the brain`;
     return `${label}: ${Number.isFinite(v) ? Number(v.toPrecision(4)) : "–"}`;
   });
