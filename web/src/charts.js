@@ -161,7 +161,7 @@ const PLAN_COLORS = ["#3d7bff", "#ff3b3b", "#0a8", "#e6b800", "#c0f", "#f80"];
 export function plansChart(el, data) {
   const cmp = data.plans.filter((p) => p.kind === "plan_comparison").at(-1);
   if (!cmp) return empty(el, "No plan comparison stored: choose plans under Actions and run “Compare plans”.");
-  const W = 720, H = 300, box = [56, 24, 480, 260];
+  const W = 720, H = 280, box = [56, 24, 480, 250];
   const names = Object.keys(cmp.pfs);
   const tmax = cmp.horizon_days || Math.max(...names.flatMap((n) => cmp.pfs[n].days));
   const x = scale(0, tmax, box[0], box[2]), y = scale(0, 1, box[3], box[1]);
@@ -179,8 +179,10 @@ export function plansChart(el, data) {
     const ttp = p.ttp_median_days == null ? `> ${fmt(tmax)} d` : `${fmt(p.ttp_median_days)} d`;
     svg.append(s("text", { x: 514, y: yy + 26, class: "tick" }, `median TTP ${ttp}; PFS 6 mo ${fmt(p.p_pfs_6m * 100, 2)} %`));
   });
-  svg.append(s("text", { x: box[0], y: H - 4, class: "tick" }, `from ${cmp.start}, ${cmp.n_samples} posterior samples; ${cmp.definition || ""}`.slice(0, 110)));
-  el.replaceChildren(svg);
+  const note = document.createElement("p");
+  note.className = "hint";
+  note.textContent = `From ${cmp.start}, ${cmp.n_samples} posterior samples, horizon ${fmt(tmax)} days. Progression: ${cmp.definition || "see docs/plans.md"}.`;
+  el.replaceChildren(svg, note);
 }
 
 export function renderCharts(data) {
