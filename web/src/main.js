@@ -47,10 +47,11 @@ async function routeLogin() {
   $("#login-name").focus();
 }
 
-function ago(iso) {
+function when(iso) {
+  // the store keeps UTC (without an offset): show it as UTC, in the browser's clock too
   if (!iso) return "–";
-  const d = new Date(iso);
-  return d.toISOString().slice(0, 16).replace("T", " ");
+  const d = new Date(/[Zz]|[+-]\d\d:\d\d$/.test(iso) ? iso : `${iso}Z`);
+  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
 async function routePatients() {
@@ -69,7 +70,7 @@ async function routePatients() {
         h("td", { class: "num" }, p.n_visits),
         h("td", {}, p.first_visit || "–"),
         h("td", {}, p.last_visit || "–"),
-        h("td", {}, ago(p.last_change)),
+        h("td", { title: p.last_change ? new Date(p.last_change.endsWith("Z") ? p.last_change : `${p.last_change}Z`).toString() : "" }, when(p.last_change)),
         h("td", { class: p.model === "current" ? "ok" : "warn", title: p.model_reason || "" }, p.model),
         h("td", {}, p.teams.join(", ")),
       ),
@@ -99,14 +100,19 @@ async function routeIdentify(pid) {
     ev.preventDefault();
     clearError();
     const identifier = $("#identify-input").value;
+    $("#identify-result").textContent = "Checking…";
     try {
       const r = await postJSON("patients/lookup", { identifier });
       $("#identify-result").textContent =
         r.id === pid ? `✔ This identifier is ${pid}.` : "✘ This identifier belongs to another patient.";
     } catch (err) {
-      if (err instanceof ApiError && err.status === 403) {
-        $("#identify-result").textContent = "✘ Not a patient of your teams (or not this patient).";
-      } else throw err;
+      // 403 (another team's or unknown, for clinicians) and 404 (unknown, for admins)
+      if (err instanceof ApiError && (err.status === 403 || err.status === 404)) {
+        $("#identify-result").textContent = `✘ This identifier is not ${pid}.`;
+      } else {
+        $("#identify-result").textContent = "";
+        throw err;
+      }
     } finally {
       $("#identify-input").value = "";
     }

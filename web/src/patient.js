@@ -2,7 +2,7 @@
 import { SHOW_RENDER } from "@niivue/niivue";
 import { getJSON } from "./api.js";
 import { $, fmt, h, option } from "./dom.js";
-import { createViewer, makeImage, readout, setLayers, SEG_LEGEND } from "./viewer.js";
+import { createViewer, makeImage, outline, readout, setLayers, SEG_LEGEND } from "./viewer.js";
 import { renderCharts } from "./charts.js";
 import { renderActions } from "./actions.js";
 import { differenceImage, tumourChange } from "./difference.js";
@@ -44,7 +44,7 @@ function layout(pid, me) {
         h("label", { class: "check" }, h("input", { id: "toggle-seg", type: "checkbox", checked: true }), " Segmentation"),
         h("label", {}, "Opacity ", h("input", { id: "seg-opacity", type: "range", min: 0, max: 1, step: 0.05, value: 0.5 })),
         h("ul", { class: "legend" }, SEG_LEGEND.map(([n, c]) => h("li", {}, h("i", { "data-color": c }), n))),
-        h("label", { class: "check" }, h("input", { id: "toggle-mask", type: "checkbox" }), " Brain mask outline"),
+        h("label", { class: "check" }, h("input", { id: "toggle-mask", type: "checkbox" }), " Brain mask"),
         h("label", { class: "check" }, h("input", { id: "toggle-uncertainty", type: "checkbox", disabled: true }), " Segmentation uncertainty"),
         h("label", {}, "Layout ", h("select", { id: "layout-select" }, option("multi", "Multiplanar", true), option("multi3d", "Multiplanar + 3D"), option("axial", "Axial"), option("coronal", "Coronal"), option("sagittal", "Sagittal"), option("render", "3D render"))),
         h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox", checked: true }), " Radiological convention (patient's right on screen left)"),
@@ -124,7 +124,7 @@ async function layersFor(pid, visit, modality, opts) {
     imgs.push(makeImage(volUrl(pid, visit.date, "segmentation"), "segmentation", { label: true, opacity: opts.segOn ? opts.segOpacity : 0 }));
   }
   if (opts.mask && visit.volumes.includes("brain_mask")) {
-    imgs.push(makeImage(volUrl(pid, visit.date, "brain_mask"), "brain_mask", { colormap: "blue", opacity: 0.25, cal_min: 0.5, cal_max: 1 }));
+    imgs.push(makeImage(volUrl(pid, visit.date, "brain_mask"), "brain_mask", { colormap: "green", opacity: 0.9, cal_min: 0.5, cal_max: 1 }).then(outline));
   }
   if (opts.uncertainty && visit.volumes.includes("extra:uncertainty")) {
     imgs.push(makeImage(volUrl(pid, visit.date, "extra:uncertainty"), "uncertainty", { colormap: "plasma", opacity: 0.7, cal_min: 0.05, cal_max: 1 }));
@@ -214,7 +214,9 @@ export async function renderPatient(root, pid, me) {
     const t = { multi: 3, multi3d: 3, axial: 0, coronal: 1, sagittal: 2, render: 4 }[ev.target.value];
     for (const nv of [my.nv, my.nvB]) {
       if (!nv) continue;
-      nv.opts.multiplanarShowRender = ev.target.value === "multi3d" ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER;
+      const with3d = ev.target.value === "multi3d";
+      nv.opts.multiplanarShowRender = with3d ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER;
+      nv.opts.heroImageFraction = with3d ? 0 : 0.5; // a 2×2 grid with the render, else axial large
       nv.setSliceType(t);
     }
   };

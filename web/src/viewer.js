@@ -49,6 +49,26 @@ export async function makeImage(url, name, opts = {}) {
   return img;
 }
 
+/** The boundary of a binary mask (voxels inside with a 6-neighbour outside): drawn as a thin
+ * contour on every slice instead of a fill that would tint the whole brain. */
+export function outline(img) {
+  const [, nx, ny, nz] = img.hdr.dims;
+  const src = img.img;
+  const out = new Uint8Array(src.length);
+  const sxy = nx * ny;
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        const i = x + y * nx + z * sxy;
+        if (!src[i]) continue;
+        if (x === 0 || y === 0 || z === 0 || x === nx - 1 || y === ny - 1 || z === nz - 1 || !src[i - 1] || !src[i + 1] || !src[i - nx] || !src[i + nx] || !src[i - sxy] || !src[i + sxy]) out[i] = 1;
+      }
+    }
+  }
+  img.img = out;
+  return img;
+}
+
 export function createViewer(canvas, onLocation) {
   // radiological convention by default (patient's right on screen left), as at a tumour board
   const nv = new Niivue({

@@ -68,6 +68,8 @@ def viewer_patients(who: User, ctx: Ctx) -> list[dict[str, Any]]:
     for p in patients:
         model = _model_state(ctx, p.id) if p.n_visits else {"stale": False, "reason": None}
         changed = last.get(p.id) or p.created_at
+        if changed is not None and changed.tzinfo is None:  # SQLite drops the offset: UTC
+            changed = changed.replace(tzinfo=dt.UTC)
         out.append(
             {
                 "id": p.id,
