@@ -184,3 +184,20 @@ def test_rendition_bytes_are_a_valid_nifti_stream(service: Service) -> None:
     assert r.status_code == 200 and "content-encoding" not in r.headers
     assert r.content[:2] == b"\x1f\x8b"
     assert _nifti(io.BytesIO(r.content).getvalue()).shape
+
+
+def test_patient_list_prepares_the_first_renditions(service: Service) -> None:
+    import time
+
+    pid, date = service.patients["team-b"], service.visit["team-b"]
+    with service.client("clin-b") as c:
+        tag = c.get(f"/patients/{pid}/visits/{date}/display/segmentation").headers["etag"]
+        sha = tag.strip('"').split(".")[0]
+        built = service.home / "cache" / "display" / sha[:2] / f"{sha}.{RENDITION_VERSION}.nii.gz"
+        assert built.is_file()
+        built.unlink()  # as if never shown
+        c.get("/viewer/patients")
+    deadline = time.monotonic() + 30
+    while not built.is_file() and time.monotonic() < deadline:  # built in the background
+        time.sleep(0.2)
+    assert built.is_file()

@@ -26,7 +26,7 @@ from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, Pid, RowId, User, VisitDate, patient_access
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow, EventRow, VisitRow, VolumeRow
 from braintwin.web.caching import cacheable_file, etag_matches, not_modified
-from braintwin.web.display import RENDITION_VERSION, display_rendition
+from braintwin.web.display import RENDITION_VERSION, display_rendition, warm_renditions
 
 __all__ = ["router"]
 
@@ -42,6 +42,36 @@ _SLOT_NAMES = {
 
 def _name(row: VolumeRow) -> str:
     return _SLOT_NAMES.get(row.slot, row.slot).format(row.role)
+
+
+_FIRST_SHOWN = ("t1ce", "segmentation")  # what the patient page shows first
+_WARM_PATIENTS = 20
+
+
+def _cache_dir(ctx: ServiceContext) -> Path:
+    return ctx.store.home / "cache" / "display"
+
+
+def _warm(ctx: ServiceContext, pids: list[str], names: tuple[str, ...] | None) -> None:
+    """Build, in the background, the renditions of each patient's latest visit (``names``
+    only, or all), so opening the page does not wait for them."""
+    latest = (
+        select(VisitRow.patient_id, func.max(VisitRow.date).label("date"))
+        .where(VisitRow.patient_id.in_(pids))
+        .group_by(VisitRow.patient_id)
+        .subquery()
+    )
+    with ctx.db.reading() as s:
+        rows = s.scalars(
+            select(VolumeRow)
+            .join(VisitRow, VisitRow.id == VolumeRow.visit_id)
+            .join(
+                latest,
+                (latest.c.patient_id == VisitRow.patient_id) & (latest.c.date == VisitRow.date),
+            )
+        ).all()
+    wanted = [r for r in rows if names is None or _name(r) in names]
+    warm_renditions(((ctx.store.home / r.path, r.sha256) for r in wanted), _cache_dir(ctx))
 
 
 def _model_state(ctx: ServiceContext, pid: str) -> dict[str, Any]:
@@ -64,6 +94,7 @@ def viewer_patients(who: User, ctx: Ctx) -> list[dict[str, Any]]:
                 )
             ).all()
         )
+    _warm(ctx, [p.id for p in patients if p.n_visits][:_WARM_PATIENTS], _FIRST_SHOWN)
     out = []
     for p in patients:
         model = _model_state(ctx, p.id) if p.n_visits else {"stale": False, "reason": None}
@@ -117,6 +148,7 @@ def viewer_patient(pid: Pid, who: User, ctx: Ctx) -> dict[str, Any]:
     from braintwin.web.pagedata import page_data
 
     patient_access(ctx, who, pid, write=False)
+    _warm(ctx, [pid], None)  # the other modalities, before the user switches to them
     return page_data(
         ctx.store,
         pid,

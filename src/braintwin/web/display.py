@@ -11,16 +11,26 @@ the rendition is cached on disk under the source's content hash, so it is built 
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-__all__ = ["OUTSIDE", "RENDITION_VERSION", "display_rendition", "display_window", "quantise"]
+__all__ = [
+    "OUTSIDE",
+    "RENDITION_VERSION",
+    "display_rendition",
+    "display_window",
+    "quantise",
+    "warm_renditions",
+]
 
 RENDITION_VERSION = "d3"  # part of the cache key and the ETag: bump when the format changes
 _INT16_MAX = 32767
@@ -104,3 +114,26 @@ def display_rendition(src: Path, sha256: str, cache_dir: Path) -> Path:
     with _LOCKS_GUARD:
         _LOCKS.pop(sha256, None)
     return out
+
+
+_log = logging.getLogger("braintwin.web")
+# one background builder: warming must never compete with requests for more than one core
+_WARMER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rendition-warmer")
+
+
+def _warm_one(src: Path, sha256: str, cache_dir: Path) -> None:
+    try:
+        display_rendition(src, sha256, cache_dir)
+    except Exception:  # a broken file shows up when it is requested; never in a warmer
+        _log.warning("could not prepare a display rendition (%s)", sha256[:12])
+
+
+def warm_renditions(items: Iterable[tuple[Path, str]], cache_dir: Path) -> int:
+    """Queue the renditions of ``items`` ((source, content hash)) that are not built yet, in
+    the background (so the next page view does not wait for them); how many were queued."""
+    n = 0
+    for src, sha in items:
+        if not (cache_dir / sha[:2] / f"{sha}.{RENDITION_VERSION}.nii.gz").is_file():
+            _WARMER.submit(_warm_one, src, sha, cache_dir)
+            n += 1
+    return n
