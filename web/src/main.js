@@ -167,4 +167,5 @@ window.addEventListener("unhandledrejection", (ev) => {
   if (err instanceof ApiError && err.status === 401) return;
   showError(err?.message || String(err));
 });
+performance.mark("bt-boot");
 route();

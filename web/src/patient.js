@@ -137,7 +137,9 @@ export async function renderPatient(root, pid, me) {
   const my = { pid, me };
   state = my;
   root.replaceChildren(h("p", { class: "hint" }, "Loading…"));
+  performance.mark("bt-page");
   const data = await getJSON(`patients/${pid}/viewer`);
+  performance.mark("bt-json");
   if (state !== my) return;
   my.data = data;
   root.replaceChildren(layout(pid, me));
@@ -176,8 +178,8 @@ export async function renderPatient(root, pid, me) {
     const imgs = await layersFor(pid, my.visit, my.modality, opts);
     performance.mark("bt-decoded");
     if (state !== my) return;
-    setLayers(my.nv, imgs);
-    performance.mark("bt-layers");
+    await setLayers(my.nv, imgs);
+    performance.mark("bt-painted");
     my.segIndex = imgs.findIndex((i) => i.name === "segmentation.nii");
     $("#viewer").dataset.ready = "true";
     document.body.dataset.ready = "true";
@@ -256,7 +258,7 @@ export async function renderPatient(root, pid, me) {
       $("#compare-note").textContent = "";
     }
     if (state !== my) return;
-    setLayers(my.nvB, imgs);
+    await setLayers(my.nvB, imgs);
   };
   $("#compare-b").onchange = redrawB;
   $("#toggle-diff").onchange = redrawB;
@@ -267,8 +269,7 @@ export async function renderPatient(root, pid, me) {
   // would otherwise delay the first interactive moment
   if (visits.length > 1) {
     const later = () => state === my && !my.nvB && redrawB();
-    if (window.requestIdleCallback) requestIdleCallback(later, { timeout: 1500 });
-    else setTimeout(later, 300);
+    setTimeout(() => (window.requestIdleCallback ? requestIdleCallback(later, { timeout: 3000 }) : later()), 2000);
   }
 }
 

@@ -87,7 +87,7 @@ export function createViewer(canvas, onLocation) {
     isColorbar: false,
     logLevel: "error",
   });
-  nv.attachToCanvas(canvas);
+  nv.ready = nv.attachToCanvas(canvas); // WebGL set-up and shader compilation (async)
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
   if (onLocation) nv.onLocationChange = () => onLocation(nv);
   return nv;
@@ -95,12 +95,15 @@ export function createViewer(canvas, onLocation) {
 
 /** Replace every layer of `nv` by `images` (background first) with one GPU upload:
  * NiiVue's addVolume/removeVolume re-upload every layer on each call (quadratic). */
-export function setLayers(nv, images) {
+export async function setLayers(nv, images) {
+  await nv.ready;
   nv.volumes = [...images];
   nv.back = images[0] || null;
   nv.overlays = images.slice(1);
   nv.updateGLVolume();
   if (nv.onLocationChange) nv.onLocationChange();
+  // resolve once a frame with the new layers has been painted (the GPU work is done)
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
 }
 
 const NAMES = { t1: "T1", t1ce: "T1ce", t2: "T2", flair: "FLAIR", segmentation: "label", brain_mask: "brain", uncertainty: "uncertainty", forecast: "P(tumour)", difference: "B − A" };
