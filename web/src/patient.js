@@ -48,7 +48,7 @@ function layout(pid, me) {
         h("label", { class: "check" }, h("input", { id: "toggle-uncertainty", type: "checkbox", disabled: true }), " Segmentation uncertainty"),
         h("label", {}, "Layout ", h("select", { id: "layout-select" }, option("multi", "Multiplanar", true), option("multi3d", "Multiplanar + 3D"), option("axial", "Axial"), option("coronal", "Coronal"), option("sagittal", "Sagittal"), option("render", "3D render"))),
         h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox", checked: true }), " Radiological convention (patient's right on screen left)"),
-        h("p", { class: "hint" }, "Click or drag in a slice to move the crosshair; scroll to page through slices; right-drag to window."),
+        h("p", { class: "hint" }, "Red ruler: 10 cm, ticks every 1 cm. Click or drag in a slice to move the crosshair; scroll to page through slices; right-drag to window."),
       ),
       h(
         "div",
@@ -218,7 +218,6 @@ export async function renderPatient(root, pid, me) {
       if (!nv) continue;
       const with3d = ev.target.value === "multi3d";
       nv.opts.multiplanarShowRender = with3d ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER;
-      nv.opts.heroImageFraction = with3d ? 0 : 0.5; // a 2×2 grid with the render, else axial large
       nv.setSliceType(t);
     }
   };

@@ -79,14 +79,24 @@ export function createViewer(canvas, onLocation) {
     isOrientationTextVisible: true,
     showAllOrientationMarkers: true,
     isRadiologicalConvention: true,
-    heroImageFraction: 0.5,
-    heroSliceType: SLICE_TYPE.AXIAL,
     multiplanarShowRender: SHOW_RENDER.NEVER,
     dragAndDropEnabled: false,
     loadingText: "",
     isColorbar: false,
     logLevel: "error",
   });
+  // NiiVue 0.69 computes the ruler from a signed field of view: in radiological convention
+  // it is negative and the ruler silently disappears; draw it from the magnitudes
+  const drawRuler = nv.drawRuler.bind(nv);
+  nv.drawRuler = () => {
+    const saved = nv.screenSlices.map((sl) => sl.fovMM);
+    for (const sl of nv.screenSlices) if (sl.fovMM && sl.fovMM.length) sl.fovMM = Array.from(sl.fovMM, Math.abs);
+    try {
+      drawRuler();
+    } finally {
+      nv.screenSlices.forEach((sl, i) => (sl.fovMM = saved[i]));
+    }
+  };
   nv.ready = nv.attachToCanvas(canvas); // WebGL set-up and shader compilation (async)
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
   if (onLocation) nv.onLocationChange = () => onLocation(nv);
