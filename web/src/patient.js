@@ -200,10 +200,14 @@ export async function renderPatient(root, pid, me) {
     my.modality = ev.target.value;
     await redraw();
   };
+  let opacityQueued = false; // one GPU update per frame while the slider is dragged
   const segOpacity = () => {
-    if (my.segIndex > 0) {
+    if (opacityQueued || !(my.segIndex > 0)) return;
+    opacityQueued = true;
+    requestAnimationFrame(() => {
+      opacityQueued = false;
       my.nv.setOpacity(my.segIndex, $("#toggle-seg").checked ? Number($("#seg-opacity").value) : 0);
-    }
+    });
   };
   $("#toggle-seg").onchange = segOpacity;
   $("#seg-opacity").oninput = segOpacity;
