@@ -70,6 +70,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.target",
     "braintwin.cli.cohort",
     "braintwin.cli.serve",
+    "braintwin.cli.viewer_bench",
 )
 
 _registered = False
