@@ -22,6 +22,7 @@ Screenshots of every step are kept in ``$BRAINTWIN_TEST_ARTIFACTS/web`` (default
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import nibabel as nib
+import numpy as np
 import pytest
 from tests.api.conftest import PASSWORD, Service, make_service  # noqa: F401 (a fixture)
 
@@ -66,6 +69,8 @@ def artifacts() -> Path:
     root = Path(os.environ.get("BRAINTWIN_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
     folder = root / "web"
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # this run's screenshots only
+        old.unlink()
     return folder
 
 
@@ -107,6 +112,13 @@ class Web:
             r = c.request(method, path, **kw)
         assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
         return r.json()
+
+    def volume(self, user: str, path: str) -> np.ndarray:
+        """A NIfTI volume served by the API, as an array."""
+        with self.svc.client(user) as c:
+            r = c.get(path)
+        assert r.status_code == 200, f"GET {path}: {r.status_code}"
+        return np.asarray(nib.Nifti1Image.from_bytes(gzip.decompress(r.content)).dataobj)
 
 
 def _ingest_pair(svc: Service) -> str:

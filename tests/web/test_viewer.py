@@ -7,6 +7,7 @@ REST API, not from the page.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,20 @@ def test_forecast_time_slider_changes_the_overlay(
 ) -> None:
     forecasts = web.api("clin-a", "GET", f"/patients/{web.pid}/forecasts")
     assert len(forecasts) >= 2
+    # what the maps hold (API): voxels at >= 10/50/90 % per horizon; a year of untreated growth
+    # (no plan is stored) reaches further than 30 days, which the pixels below rely on
+    counts: dict[int, dict[str, list[int]]] = {}
+    for f in forecasts:
+        days = (
+            dt.date.fromisoformat(f["target_date"]) - dt.date.fromisoformat(f["from_visit"])
+        ).days
+        for name in (v for v in f["volumes"] if v.startswith("probability_")):
+            prob = web.volume("clin-a", f"/patients/{web.pid}/forecasts/{f['id']}/volumes/{name}")
+            counts.setdefault(days, {})[name] = [int((prob >= q).sum()) for q in (0.1, 0.5, 0.9)]
+    (artifacts / "forecast-maps.txt").write_text(f"voxels >= 10/50/90 %: {counts}\n")
+    lo_d, hi_d = min(counts), max(counts)
+    for name in counts[lo_d]:
+        assert counts[hi_d][name][1] > counts[lo_d][name][1] > 0, counts
     slider = clinician.locator("#forecast-days")
     lo, hi = int(slider.get_attribute("min") or 0), int(slider.get_attribute("max") or 0)
     assert (lo, hi) == (min(FORECAST_DAYS), max(FORECAST_DAYS)), "the slider spans the horizons"

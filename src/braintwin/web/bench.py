@@ -130,9 +130,19 @@ class Traffic:
     requests: int = 0
     not_modified: int = 0
     from_cache: int = 0
+    first_sent: float | None = None  # browser clock (s)
+    last_done: float | None = None
 
     def reset(self) -> None:
         self.bytes = self.requests = self.not_modified = self.from_cache = 0
+        self.first_sent = self.last_done = None
+
+    @property
+    def span_s(self) -> float:
+        """From the first request sent to the last response received (browser clock)."""
+        if self.first_sent is None or self.last_done is None:
+            return 0.0
+        return max(0.0, self.last_done - self.first_sent)
 
     def attach(self, page: Page) -> None:
         cdp = page.context.new_cdp_session(page)
@@ -140,9 +150,16 @@ class Traffic:
         cdp.on("Network.loadingFinished", self._finished)
         cdp.on("Network.responseReceived", self._response)
         cdp.on("Network.requestServedFromCache", self._cached)
+        cdp.on("Network.requestWillBeSent", self._sent)
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        t = float(event.get("timestamp", 0.0))
+        self.first_sent = t if self.first_sent is None else min(self.first_sent, t)
 
     def _finished(self, event: dict[str, Any]) -> None:
         self.bytes += int(event.get("encodedDataLength", 0))
+        t = float(event.get("timestamp", 0.0))
+        self.last_done = t if self.last_done is None else max(self.last_done, t)
 
     def _response(self, event: dict[str, Any]) -> None:
         self.requests += 1
@@ -155,9 +172,11 @@ class Traffic:
 
 @dataclass
 class PageLoad:
-    """One measured opening of the patient page."""
+    """One measured opening of the patient page (``network_s``: first request to last
+    response; the rest of ``seconds`` is the page's own work: decoding, drawing)."""
 
     seconds: float
+    network_s: float
     bytes: int
     requests: int
     not_modified: int
@@ -167,6 +186,7 @@ class PageLoad:
 def _load(traffic: Traffic, t0: float) -> PageLoad:
     return PageLoad(
         round(time.perf_counter() - t0, 3),
+        round(traffic.span_s, 3),
         traffic.bytes,
         traffic.requests,
         traffic.not_modified,
@@ -327,9 +347,10 @@ def run_viewer_bench(
                         browser, url, user, password, pid, screenshot=shot
                     )
                     echo(
-                        f"run {i + 1}: cold {cold.seconds:.2f} s ({cold.bytes / 1e6:.1f} MB), "
-                        f"warm {warm.seconds:.2f} s ({warm.bytes / 1e6:.2f} MB, "
-                        f"{warm.not_modified} revalidated)"
+                        f"run {i + 1}: cold {cold.seconds:.2f} s ({cold.bytes / 1e6:.1f} MB, "
+                        f"network {cold.network_s:.2f} s), warm {warm.seconds:.2f} s "
+                        f"({warm.bytes / 1e6:.2f} MB, {warm.not_modified} revalidated, "
+                        f"{warm.from_cache} from cache, network {warm.network_s:.2f} s)"
                     )
                     loads.append((cold, warm))
         finally:
