@@ -33,7 +33,6 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
@@ -45,6 +44,7 @@ _CSP_DOCS = (
     b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
     b"https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'"
 )
+_NO_STORE = (b"cache-control", b"no-store")
 _UNAUDITED = {f"{API_PREFIX}/health"}
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -63,6 +63,10 @@ class _AuditAndHeaders:
         path: str = scope.get("path", "")
         audited = path.startswith(API_PREFIX) and path not in _UNAUDITED
         csp = _CSP_DOCS if path in ("/docs", "/redoc") else _CSP_API
+        if path == "/" or path.startswith("/static/"):
+            from braintwin.web import VIEWER_CSP
+
+            csp = VIEWER_CSP
         failed = False
 
         async def wrapped(message: Message) -> None:
@@ -72,6 +76,10 @@ class _AuditAndHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
                 headers += [*_HEADERS, (b"content-security-policy", csp)]
+                # no-store unless the route chose its own caching (content-hashed volumes
+                # and viewer assets: private, revalidated with their ETag)
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append(_NO_STORE)
                 if scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message = {**message, "headers": headers}
@@ -110,7 +118,7 @@ def _start(status: int) -> Message:
     return {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), *_HEADERS],
+        "headers": [(b"content-type", b"application/json"), *_HEADERS, _NO_STORE],
     }
 
 
@@ -186,6 +194,7 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
         routes_jobs,
         routes_model,
         routes_patients,
+        routes_viewer,
         routes_visits,
     )
 
@@ -207,6 +216,7 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
         routes_jobs,
         routes_exports,
         routes_admin,
+        routes_viewer,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 
@@ -214,6 +224,9 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
+    from braintwin.web import mount_viewer
+
+    mount_viewer(app)
     _install_errors(app)
     app.add_middleware(_AuditAndHeaders, ctx=ctx)
     return app
