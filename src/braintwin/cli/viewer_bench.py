@@ -31,6 +31,9 @@ def bench_viewer(
         str | None, typer.Option(help="Pseudonym to open (default: the one with most visits).")
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, max=20, help="Cold+warm pairs (median).")] = 3,
+    timeout: Annotated[
+        float, typer.Option(min=5, help="Seconds allowed for each step (sign-in, opening).")
+    ] = 120.0,
     screenshot: Annotated[
         Path | None, typer.Option(help="Save a screenshot of the first ready page (PNG).")
     ] = None,
@@ -47,6 +50,7 @@ def bench_viewer(
         password=password,
         pid=patient,
         repeats=repeats,
+        timeout_s=timeout,
         screenshot=screenshot,
         echo=typer.echo,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -26,9 +27,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from braintwin.errors import BraintwinError, ConfigurationError
 
@@ -132,10 +134,19 @@ class Traffic:
     from_cache: int = 0
     first_sent: float | None = None  # browser clock (s)
     last_done: float | None = None
+    started: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (t, path)
+    durations: list[tuple[float, str]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.bytes = self.requests = self.not_modified = self.from_cache = 0
         self.first_sent = self.last_done = None
+        self.started.clear()
+        self.durations.clear()
+
+    def slowest(self, n: int = 3) -> list[str]:
+        """The ``n`` slowest requests as "seconds path" (patient pseudonyms masked)."""
+        top = sorted(self.durations, reverse=True)[:n]
+        return [f"{t:.2f} s {re.sub(r'BT-[A-Z2-7]{10}', '<pid>', path)}" for t, path in top]
 
     @property
     def span_s(self) -> float:
@@ -149,21 +160,32 @@ class Traffic:
         cdp.send("Network.enable")
         cdp.on("Network.loadingFinished", self._finished)
         cdp.on("Network.responseReceived", self._response)
+        cdp.on("Network.responseReceivedExtraInfo", self._raw_response)
         cdp.on("Network.requestServedFromCache", self._cached)
         cdp.on("Network.requestWillBeSent", self._sent)
 
     def _sent(self, event: dict[str, Any]) -> None:
         t = float(event.get("timestamp", 0.0))
         self.first_sent = t if self.first_sent is None else min(self.first_sent, t)
+        url = str(event.get("request", {}).get("url", ""))
+        if url.startswith("http"):
+            self.started[str(event.get("requestId"))] = (t, urlsplit(url).path)
 
     def _finished(self, event: dict[str, Any]) -> None:
         self.bytes += int(event.get("encodedDataLength", 0))
         t = float(event.get("timestamp", 0.0))
         self.last_done = t if self.last_done is None else max(self.last_done, t)
+        begun = self.started.pop(str(event.get("requestId")), None)
+        if begun is not None:
+            self.durations.append((t - begun[0], begun[1]))
 
     def _response(self, event: dict[str, Any]) -> None:
         self.requests += 1
-        if int(event.get("response", {}).get("status", 0)) == 304:
+
+    def _raw_response(self, event: dict[str, Any]) -> None:
+        # a revalidated cache entry is reported as 200 (the cached copy); the wire status,
+        # 304, is only in the raw headers' event
+        if int(event.get("statusCode", 0)) == 304:
             self.not_modified += 1
 
     def _cached(self, _event: dict[str, Any]) -> None:
@@ -181,6 +203,7 @@ class PageLoad:
     requests: int
     not_modified: int
     from_cache: int
+    slowest: list[str]
 
 
 def _load(traffic: Traffic, t0: float) -> PageLoad:
@@ -191,6 +214,7 @@ def _load(traffic: Traffic, t0: float) -> PageLoad:
         traffic.requests,
         traffic.not_modified,
         traffic.from_cache,
+        traffic.slowest(),
     )
 
 
@@ -205,30 +229,41 @@ def time_patient_page(
     screenshot: Path | None = None,
 ) -> tuple[PageLoad, PageLoad]:
     """(cold, warm) openings of ``#/patients/<pid>`` in a fresh browser profile."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(timeout_ms)
+    step = "signing in"
     try:
         page = context.new_page()
         traffic = Traffic()
         traffic.attach(page)
-        login(page, base_url, user, password)
+        login(page, base_url, user, password, timeout_ms)
         link = page.locator(f'#patient-list tr[data-patient="{pid}"] a[href="#/patients/{pid}"]')
         if link.count() == 0:
             raise BraintwinError(
                 "the patient is not in the list of this account", "check --patient and --user"
             )
+        step = "opening the patient (cold)"
         traffic.reset()
         t0 = time.perf_counter()
         link.click()
-        page.wait_for_selector(READY, state="attached", timeout=timeout_ms)
+        page.wait_for_selector(READY, state="attached")
         cold = _load(traffic, t0)
         if screenshot is not None:
             page.screenshot(path=str(screenshot))
+        step = "reloading the patient page (warm)"
         traffic.reset()
         t0 = time.perf_counter()
         page.reload(wait_until="commit")
-        page.wait_for_selector(READY, state="attached", timeout=timeout_ms)
+        page.wait_for_selector(READY, state="attached")
         warm = _load(traffic, t0)
         return cold, warm
+    except PlaywrightTimeout as err:
+        raise BraintwinError(
+            f"the viewer did not get through {step} within {timeout_ms / 1000:.0f} s",
+            "is the machine overloaded? try --timeout with more seconds",
+        ) from err
     finally:
         context.close()
 
@@ -307,6 +342,7 @@ def run_viewer_bench(
     password: str | None = None,
     pid: str | None = None,
     repeats: int = 3,
+    timeout_s: float = 120.0,
     screenshot: Path | None = None,
     echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
@@ -344,7 +380,13 @@ def run_viewer_bench(
                 for i in range(repeats):
                     shot = screenshot if i == 0 else None
                     cold, warm = time_patient_page(
-                        browser, url, user, password, pid, screenshot=shot
+                        browser,
+                        url,
+                        user,
+                        password,
+                        pid,
+                        timeout_ms=timeout_s * 1000,
+                        screenshot=shot,
                     )
                     echo(
                         f"run {i + 1}: cold {cold.seconds:.2f} s ({cold.bytes / 1e6:.1f} MB, "
@@ -352,6 +394,8 @@ def run_viewer_bench(
                         f"({warm.bytes / 1e6:.2f} MB, {warm.not_modified} revalidated, "
                         f"{warm.from_cache} from cache, network {warm.network_s:.2f} s)"
                     )
+                    echo(f"  slowest requests, cold: {'; '.join(cold.slowest)}")
+                    echo(f"  slowest requests, warm: {'; '.join(warm.slowest)}")
                     loads.append((cold, warm))
         finally:
             if proc is not None:
