@@ -28,7 +28,7 @@ function progress(job) {
   const text = {
     queued: `${job.kind} job ${job.id}: queued`,
     running: `${job.kind} job ${job.id}: ${pct} % — ${job.message || "running"}`,
-    done: `${job.kind} job ${job.id}: done${job.message ? " — " + job.message : ""}`,
+    done: `${job.kind} job ${job.id}: done${job.message && job.message !== "done" ? " — " + job.message : ""}`,
     failed: `${job.kind} job ${job.id} failed: ${job.error || job.message || "see the server log"}`,
   }[job.status];
   $("#job-text").textContent = text;
@@ -47,6 +47,16 @@ async function runJob(start, reload) {
     if (err instanceof ApiError && err.status === 403) showError(`not permitted: ${err.message}`);
     else if (!(err instanceof ApiError && err.status === 401)) showError(err.message);
   }
+}
+
+/** Queue forecasts at several horizons (one job each) and follow them to the last. */
+export async function queueForecasts(pid, days, reload) {
+  let jobs = [];
+  await runJob(async () => {
+    jobs = [];
+    for (const d of days) jobs.push(await postJSON(`patients/${pid}/forecasts`, { days: d }));
+    return jobs.at(-1);
+  }, reload);
 }
 
 export function renderActions(root, my, reload) {
@@ -78,6 +88,7 @@ export function renderActions(root, my, reload) {
       { class: "row" },
       h("label", {}, "Visit date (real; stored shifted) ", h("input", { id: "upload-date", type: "date", value: today, required: true })),
       h("label", {}, "Segment ", h("select", { id: "upload-segment" }, option("unet", "U-Net", true), option("classical", "classical"), option("none", "none"))),
+      h("label", { class: "check" }, h("input", { id: "upload-update", type: "checkbox", checked: true }), " then update the model"),
       h("button", { id: "upload-submit", type: "button" }, "Upload"),
     ),
   );
@@ -100,6 +111,7 @@ export function renderActions(root, my, reload) {
     if (!files.length) return showError("Choose a DICOM zip or NIfTI files first.");
     form.append("date", date);
     form.append("segment", $("#upload-segment").value);
+    form.append("update_model", $("#upload-update").checked ? "true" : "false");
     for (const f of files) {
       const field = fieldFor(f.name);
       if (!field) return showError(`Cannot tell the modality of ${f.name}: name it …_t1ce.nii.gz, …_flair.nii.gz, … or give a .zip of DICOM.`);
@@ -113,6 +125,7 @@ export function renderActions(root, my, reload) {
 
   const fcDays = h("input", { id: "forecast-request-days", type: "number", min: 1, max: 3650, value: 90 });
   const planBox = h("div", { id: "plan-choices", class: "choices" });
+  const nSamples = h("select", { id: "plan-samples" }, option("16", "16 (quick look)"), option("64", "64", true), option("128", "128"));
   getJSON("plans")
     .then((plans) => planBox.replaceChildren(...plans.map((p, i) => h("label", { class: "check", title: p.reference }, h("input", { type: "checkbox", value: p.name, checked: i < 2 }), ` ${p.title || p.name}`))))
     .catch(() => planBox.replaceChildren("the plan library is unavailable"));
@@ -137,11 +150,12 @@ export function renderActions(root, my, reload) {
         onclick: () => {
           const plans = [...planBox.querySelectorAll("input:checked")].map((i) => i.value);
           if (!plans.length) return showError("Choose at least one plan.");
-          runJob(() => postJSON(`patients/${pid}/plans/compare`, { plans }), reload);
+          runJob(() => postJSON(`patients/${pid}/plans/compare`, { plans, n_samples: Number(nSamples.value) }), reload);
         },
       },
       "Compare plans",
     ),
+    h("label", {}, "Posterior samples ", nSamples),
   );
   const latest = my.data.visits.at(-1);
   const downloads = h(
@@ -152,7 +166,7 @@ export function renderActions(root, my, reload) {
     latest ? h("button", { id: "download-export", type: "button", onclick: () => download(`patients/${pid}/visits/${$("#visit-select")?.value || latest.date}/export`, `${pid}_export.zip`).catch((e) => showError(e.message)) }, "Shown visit: segmentation export (zip)") : null,
     latest ? h("button", { id: "download-targets", type: "button", onclick: () => download(`patients/${pid}/targets/export`, `${pid}_targets.zip`).catch((e) => showError(e.message)) }, "Target volumes (zip)") : null,
   );
-  const job = h("div", { id: "job-progress", class: "job", "data-state": "idle", hidden: true }, h("progress", { id: "job-bar", max: 1, value: 0 }), h("span", { id: "job-text" }));
+  const job = h("div", { id: "job-progress", class: "job", hidden: true, "aria-live": "polite" }, h("progress", { id: "job-bar", max: 1, value: 0 }), h("span", { id: "job-text" }));
   root.replaceChildren(h("h2", {}, "Actions"), canWrite ? h("div", { class: "action-grid" }, upload, model, downloads) : h("div", { class: "action-grid" }, h("p", { class: "hint" }, "Read-only access (researcher)."), downloads), job);
   if (lastJob && lastJob.patient_id === pid) progress(lastJob);
   void MODS;

@@ -103,8 +103,9 @@ export function volumesChart(el, data) {
 const RANO_COLOR = { CR: "#0a8", PR: "#3d7bff", SD: "#999", PD: "#ff3b3b", NE: "#666", baseline: "#555" };
 
 export function ranoChart(el, data) {
-  const rows = data.visits.filter((v) => v.rano);
-  if (!rows.length) return empty(el, "Response needs two measured visits.");
+  const measured = data.visits.filter((v) => v.measurements && Object.keys(v.measurements).length);
+  if (measured.length < 2) return empty(el, "Response needs two measured visits.");
+  const rows = measured.map((v, i) => (v.rano ? v : { ...v, rano: { category: i === 0 ? "baseline" : "NE", reasons: [] } }));
   const table = document.createElement("table");
   table.className = "grid rano";
   table.innerHTML = "<thead><tr><th>Visit</th><th>Response</th><th>vs</th><th>SPD change</th><th>WT change</th></tr></thead>";
@@ -113,7 +114,7 @@ export function ranoChart(el, data) {
     const r = v.rano;
     const tr = document.createElement("tr");
     tr.dataset.date = v.date;
-    const cells = [v.date, r.category, r.compared_with || "–", r.spd_change_percent == null ? "–" : `${fmt(r.spd_change_percent, 2)} %`, r.wt_change_percent == null ? "–" : `${fmt(r.wt_change_percent, 2)} %`];
+    const cells = [v.date + (v.synthetic ? " (synthetic)" : ""), r.category, r.compared_with || "–", r.spd_change_percent == null ? "–" : `${fmt(r.spd_change_percent, 2)} %`, r.wt_change_percent == null ? "–" : `${fmt(r.wt_change_percent, 2)} %`];
     for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
     tr.children[1].className = `rano-${r.category}`;
     tr.title = (r.reasons || []).join("; ");
@@ -160,7 +161,7 @@ const PLAN_COLORS = ["#3d7bff", "#ff3b3b", "#0a8", "#e6b800", "#c0f", "#f80"];
 export function plansChart(el, data) {
   const cmp = data.plans.filter((p) => p.kind === "plan_comparison").at(-1);
   if (!cmp) return empty(el, "No plan comparison stored: choose plans under Actions and run “Compare plans”.");
-  const W = 720, H = 300, box = [56, 24, 480, 260];
+  const W = 720, H = 280, box = [56, 24, 480, 250];
   const names = Object.keys(cmp.pfs);
   const tmax = cmp.horizon_days || Math.max(...names.flatMap((n) => cmp.pfs[n].days));
   const x = scale(0, tmax, box[0], box[2]), y = scale(0, 1, box[3], box[1]);
@@ -178,8 +179,10 @@ export function plansChart(el, data) {
     const ttp = p.ttp_median_days == null ? `> ${fmt(tmax)} d` : `${fmt(p.ttp_median_days)} d`;
     svg.append(s("text", { x: 514, y: yy + 26, class: "tick" }, `median TTP ${ttp}; PFS 6 mo ${fmt(p.p_pfs_6m * 100, 2)} %`));
   });
-  svg.append(s("text", { x: box[0], y: H - 4, class: "tick" }, `from ${cmp.start}, ${cmp.n_samples} posterior samples; ${cmp.definition || ""}`.slice(0, 110)));
-  el.replaceChildren(svg);
+  const note = document.createElement("p");
+  note.className = "hint";
+  note.textContent = `From ${cmp.start}, ${cmp.n_samples} posterior samples, horizon ${fmt(tmax)} days. Progression: ${cmp.definition || "see docs/plans.md"}.`;
+  el.replaceChildren(svg, note);
 }
 
 export function renderCharts(data) {

@@ -22,21 +22,27 @@ async function ensureMe() {
   return session.me;
 }
 
+let pendingMessage = "";
+
 function toLogin(message) {
   session.me = null;
+  if (message) pendingMessage = `Please sign in again: ${message}`;
   $("#whoami").textContent = "";
   $("#logout").hidden = true;
   if (location.hash !== "#/login") {
     sessionStorage.setItem("braintwin.after", location.hash);
-    location.hash = "#/login";
+    location.hash = "#/login"; // routeLogin shows the message
+  } else {
+    showError(pendingMessage);
   }
-  if (message) showError(`Please sign in again: ${message}`);
 }
 setUnauthorisedHandler(toLogin);
 
 async function routeLogin() {
   leavePatient();
   show("login-view");
+  if (pendingMessage) showError(pendingMessage);
+  pendingMessage = "";
   setCrumbs();
   $("#login-name").focus();
 }

@@ -5,7 +5,7 @@ import { $, fmt, h, option } from "./dom.js";
 import { createViewer, makeImage, readout, setLayers, SEG_LEGEND } from "./viewer.js";
 import { renderCharts } from "./charts.js";
 import { renderActions } from "./actions.js";
-import { differenceImage } from "./difference.js";
+import { differenceImage, tumourChange } from "./difference.js";
 import { setupForecast } from "./forecast.js";
 
 let state = null; // the page's state; null when no patient page is shown
@@ -47,7 +47,7 @@ function layout(pid, me) {
         h("label", { class: "check" }, h("input", { id: "toggle-mask", type: "checkbox" }), " Brain mask outline"),
         h("label", { class: "check" }, h("input", { id: "toggle-uncertainty", type: "checkbox", disabled: true }), " Segmentation uncertainty"),
         h("label", {}, "Layout ", h("select", { id: "layout-select" }, option("multi", "Multiplanar", true), option("multi3d", "Multiplanar + 3D"), option("axial", "Axial"), option("coronal", "Coronal"), option("sagittal", "Sagittal"), option("render", "3D render"))),
-        h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox" }), " Radiological convention (patient's right on screen left)"),
+        h("label", { class: "check" }, h("input", { id: "toggle-radiological", type: "checkbox", checked: true }), " Radiological convention (patient's right on screen left)"),
         h("p", { class: "hint" }, "Click or drag in a slice to move the crosshair; scroll to page through slices; right-drag to window."),
       ),
       h(
@@ -68,11 +68,12 @@ function layout(pid, me) {
             { class: "row" },
             h("label", {}, "Left (A) ", h("select", { id: "compare-a" })),
             h("label", {}, "Right (B) ", h("select", { id: "compare-b" })),
-            h("label", { class: "check" }, h("input", { id: "toggle-diff", type: "checkbox" }), " Difference B − A"),
+            h("label", { class: "check" }, h("input", { id: "toggle-diff", type: "checkbox" }), " Difference (later − earlier)"),
           ),
           h("p", { class: "hint" }, "Both visits are on the twin's registered grid: the crosshairs move together."),
           h("div", { class: "canvas-box small" }, h("canvas", { id: "viewer-canvas-b" })),
           h("div", { id: "readout-b", class: "readout" }, ""),
+          h("p", { id: "compare-note", class: "hint" }),
         ),
       ),
     ),
@@ -89,7 +90,7 @@ function layout(pid, me) {
         h("label", {}, "Region ", h("select", { id: "forecast-region" }, option("enhancing", "T1ce-visible tumour (TC)", true), option("flair", "FLAIR-visible tumour (WT)"))),
         h("label", {}, "Credibility ", h("select", { id: "forecast-level" }, option("0.1", "≥ 10 %"), option("0.5", "≥ 50 %", true), option("0.9", "≥ 90 %"))),
       ),
-      h("p", {}, "Plan assumed: ", h("strong", { id: "forecast-plan" }, "—")),
+      h("p", {}, "Plan assumed: ", h("strong", { id: "forecast-plan" }, "—"), " ", h("button", { id: "forecast-more", type: "button", hidden: true })),
       h("p", { id: "forecast-info", class: "hint" }),
     ),
     h(
@@ -146,7 +147,9 @@ export async function renderPatient(root, pid, me) {
   badge.className = `badge ${data.model.stale ? "warn" : "ok"}`;
 
   const visits = data.visits;
-  renderActions($("#actions"), my, () => renderPatient(root, pid, me));
+  my.reload = () => renderPatient(root, pid, me);
+  window.braintwinPage = my; // for debugging and the browser tests (no secrets in it)
+  renderActions($("#actions"), my, my.reload);
   renderCharts(data);
   if (!visits.length) {
     $("#viewer").dataset.ready = "true";
@@ -229,11 +232,26 @@ export async function renderPatient(root, pid, me) {
     const opts = { segOn: $("#toggle-seg").checked, segOpacity: Number($("#seg-opacity").value) };
     let imgs;
     if ($("#toggle-diff").checked && my.visit.volumes.includes(mod)) {
-      const [a, b] = await Promise.all([makeImage(volUrl(pid, my.visit.date, mod), mod), makeImage(volUrl(pid, vb.date, mod), mod)]);
-      imgs = [b, differenceImage(b, a)];
-      $("#readout-b").textContent = `difference ${MOD_NAME[mod]} ${vb.date} − ${my.visit.date}: red = brighter in B, blue = darker`;
+      // later − earlier, on the later visit's image, whichever side each is on
+      const [early, late] = vb.date < my.visit.date ? [vb, my.visit] : [my.visit, vb];
+      const [a, b] = await Promise.all([makeImage(volUrl(pid, early.date, mod), mod), makeImage(volUrl(pid, late.date, mod), mod)]);
+      const [diff, maxAbs] = differenceImage(b, a);
+      imgs = [b, diff];
+      let change = "";
+      if (early.volumes.includes("segmentation") && late.volumes.includes("segmentation")) {
+        const [sa, sb] = await Promise.all([makeImage(volUrl(pid, early.date, "segmentation"), "segmentation"), makeImage(volUrl(pid, late.date, "segmentation"), "segmentation")]);
+        const [img, n] = tumourChange(sb, sa);
+        imgs.push(img);
+        const ml = (k) => fmt((k * (b.hdr.pixDims[1] * b.hdr.pixDims[2] * b.hdr.pixDims[3])) / 1000);
+        change = ` Tumour change: red = new (${ml(n.grew)} mL), cyan = no longer tumour (${ml(n.shrank)} mL).`;
+      }
+      $("#compare-note").textContent =
+        `Difference ${MOD_NAME[mod]} ${late.date} − ${early.date}: warm = brighter later, cool = darker` +
+        (maxAbs === 0 ? " (the two images are identical, e.g. a synthetic follow-up that only changes the tumour)." : ".") +
+        change;
     } else {
       imgs = await layersFor(pid, vb, mod, opts);
+      $("#compare-note").textContent = "";
     }
     if (state !== my) return;
     setLayers(my.nvB, imgs);

@@ -50,6 +50,7 @@ export async function makeImage(url, name, opts = {}) {
 }
 
 export function createViewer(canvas, onLocation) {
+  // radiological convention by default (patient's right on screen left), as at a tumour board
   const nv = new Niivue({
     backColor: [0.04, 0.05, 0.08, 1],
     crosshairColor: [0.1, 0.9, 0.3, 0.9],
@@ -57,7 +58,9 @@ export function createViewer(canvas, onLocation) {
     isRuler: true,
     isOrientationTextVisible: true,
     showAllOrientationMarkers: true,
-    isRadiologicalConvention: false,
+    isRadiologicalConvention: true,
+    heroImageFraction: 0.5,
+    heroSliceType: SLICE_TYPE.AXIAL,
     multiplanarShowRender: SHOW_RENDER.NEVER,
     dragAndDropEnabled: false,
     loadingText: "",
@@ -66,7 +69,7 @@ export function createViewer(canvas, onLocation) {
   });
   nv.attachToCanvas(canvas);
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
-  if (onLocation) nv.onLocationChange = onLocation;
+  if (onLocation) nv.onLocationChange = () => onLocation(nv);
   return nv;
 }
 
@@ -77,18 +80,28 @@ export function setLayers(nv, images) {
   nv.back = images[0] || null;
   nv.overlays = images.slice(1);
   nv.updateGLVolume();
+  if (nv.onLocationChange) nv.onLocationChange();
 }
 
-export function readout(loc) {
-  if (!loc || !loc.mm) return "";
-  const mm = Array.from(loc.mm).slice(0, 3).map((v) => v.toFixed(1));
-  const vals = (loc.values || [])
-    .map((v) => {
-      const name = String(v.name || "").replace(/\.nii$/, "");
-      let value = typeof v.value === "number" ? Number(v.value.toPrecision(4)) : v.value;
-      if (name === "segmentation") value = SEG_LUT.labels[v.value] || "background";
-      return `${name}: ${value}`;
-    })
-    .join(" · ");
-  return `x ${mm[0]}, y ${mm[1]}, z ${mm[2]} mm (RAS)${vals ? " — " + vals : ""}`;
+const NAMES = { t1: "T1", t1ce: "T1ce", t2: "T2", flair: "FLAIR", segmentation: "label", brain_mask: "brain", uncertainty: "uncertainty", forecast: "P(tumour)", difference: "B − A" };
+
+/** The crosshair read-out: position in mm (RAS, the twin's registered space), voxel, and each
+ * layer's value in its real units (labels by name; the background of z-scored images, stored
+ * below the window, as "outside"). */
+export function readout(nv) {
+  if (!nv || !nv.volumes.length) return "";
+  const mm = nv.frac2mm(nv.scene.crosshairPos, 0, true);
+  const vox = nv.volumes[0].mm2vox(mm);
+  const parts = nv.volumes.map((vol) => {
+    const name = String(vol.name || "").replace(/\.nii$/, "");
+    const label = NAMES[name] || name;
+    const v = nv.volumes.length ? vol.getValue(...vol.mm2vox(mm)) : NaN;
+    const slope = vol.hdr.scl_slope || 1;
+    if (name === "segmentation") return `${label}: ${SEG_LUT.labels[Math.round(v)] || "none"}`;
+    if (name === "change") return `${label}: ${["none", "new tumour", "no longer tumour"][Math.round(v)] || "none"}`;
+    if (vol.hdr.datatypeCode === 4 && v <= -32767.5 * slope) return `${label}: outside the brain`;
+    return `${label}: ${Number.isFinite(v) ? Number(v.toPrecision(4)) : "–"}`;
+  });
+  const f = (x) => x.toFixed(1);
+  return `${f(mm[0])}, ${f(mm[1])}, ${f(mm[2])} mm (RAS) · voxel ${Array.from(vox).join(", ")} · ${parts.join(" · ")}`;
 }

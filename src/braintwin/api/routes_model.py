@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from braintwin.api.schemas import (
     RegimenOut,
 )
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow
+from braintwin.web.caching import cacheable_file
 
 __all__ = ["router"]
 
@@ -93,13 +94,15 @@ def list_forecasts(pid: Pid, who: User, ctx: Ctx) -> list[ForecastOut]:
     responses={200: {"content": {"application/gzip": {}}}},
 )
 def download_forecast_volume(
+    request: Request,
     pid: Pid,
     forecast_id: RowId,
     name: Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,40}$")],
     who: User,
     ctx: Ctx,
-) -> FileResponse:
-    """A forecast map (e.g. the probability of tumour presence) as NIfTI in twin space."""
+) -> Response:
+    """A forecast map (e.g. the probability of tumour presence) as NIfTI in twin space
+    (strong ETag = the stored content hash; 304 when the client holds it)."""
     patient_access(ctx, who, pid, write=False)
     with ctx.db.reading() as s:
         row = s.scalar(
@@ -117,8 +120,10 @@ def download_forecast_volume(
     path = (ctx.store.home / row.path).resolve()
     if not path.is_file():
         raise HTTPException(404, "the volume file is missing; run `braintwin store verify`")
-    return FileResponse(
+    return cacheable_file(
+        request,
         Path(path),
+        row.sha256,
         media_type="application/gzip",
         filename=f"{pid}_forecast{forecast_id}_{name}.nii.gz",
     )

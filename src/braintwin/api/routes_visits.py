@@ -22,6 +22,7 @@ from braintwin.api.sniff import UploadRefused
 from braintwin.api.upload import receive_visit
 from braintwin.errors import NotFoundError
 from braintwin.store.models import VisitRow, VolumeRow
+from braintwin.web.caching import cacheable_file, etag_matches, not_modified
 
 __all__ = ["router"]
 
@@ -182,22 +183,30 @@ def list_volumes(
     responses={200: {"content": {"application/gzip": {}}}},
 )
 def download_volume(
+    request: Request,
     pid: Pid,
     date: VisitDate,
     name: VolumeName,
     who: User,
     ctx: Ctx,
-) -> FileResponse:
+) -> Response:
     """One volume of the visit as NIfTI (.nii.gz) in the twin's space (the common grid the
-    visit was resampled to); the file carries no identifier, its name only the pseudonym."""
+    visit was resampled to); the file carries no identifier, its name only the pseudonym.
+    The strong ETag is the stored content hash: a client holding it gets a 304."""
     patient_access(ctx, who, pid, write=False)
     row = _volume_rows(ctx, pid, _date(date)).get(name)
+    if row is not None and etag_matches(request, row.sha256):
+        return not_modified(row.sha256)
     if row is None:
         raise HTTPException(404, "the visit has no such volume")
     path = (ctx.store.home / row.path).resolve()
     if not path.is_file() or not path.is_relative_to(ctx.store.home.resolve()):
         raise HTTPException(404, "the volume file is missing; run `braintwin store verify`")
     safe = name.replace(":", "-")
-    return FileResponse(
-        Path(path), media_type="application/gzip", filename=f"{pid}_{date}_{safe}.nii.gz"
+    return cacheable_file(
+        request,
+        Path(path),
+        row.sha256,
+        media_type="application/gzip",
+        filename=f"{pid}_{date}_{safe}.nii.gz",
     )

@@ -20,24 +20,34 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-__all__ = ["RENDITION_VERSION", "display_rendition", "display_window", "quantise"]
+__all__ = ["OUTSIDE", "RENDITION_VERSION", "display_rendition", "display_window", "quantise"]
 
-RENDITION_VERSION = "d2"  # part of the cache key and the ETag: bump when the format changes
+RENDITION_VERSION = "d3"  # part of the cache key and the ETag: bump when the format changes
 _INT16_MAX = 32767
+OUTSIDE = -32768  # stored value of the background of z-scored images (see quantise)
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
 def quantise(data: np.ndarray) -> tuple[np.ndarray, float]:
     """(stored integers, slope): real value = stored × slope. Integer-valued data in 0‥255
-    stays exact as uint8; anything else is int16 with the largest magnitude at ±32767."""
+    stays exact as uint8; anything else is int16 with the largest magnitude at ±32767.
+
+    Z-scored images (negative values) keep their background at exactly 0, which a grey
+    window would paint mid-grey: when more than a tenth of such an image is exactly 0, those
+    voxels are stored as :data:`OUTSIDE` (-32768, below any window: black), and the viewer
+    reads them out as "outside the brain", not as a number."""
     finite = np.nan_to_num(np.asarray(data, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if lo >= 0 and hi <= 255 and np.array_equal(finite, np.round(finite)):
         return finite.astype(np.uint8), 1.0
     peak = max(abs(lo), abs(hi))
     slope = peak / _INT16_MAX if peak > 0 else 1.0
-    return np.round(finite / slope).astype(np.int16), slope
+    out = np.round(finite / slope).astype(np.int16)
+    zero = finite == 0
+    if lo < 0 and zero.mean() > 0.1:
+        out[zero] = OUTSIDE
+    return out, slope
 
 
 def display_window(data: np.ndarray, slope: float) -> tuple[float, float]:
@@ -45,7 +55,7 @@ def display_window(data: np.ndarray, slope: float) -> tuple[float, float]:
     the non-zero voxels (the viewer then skips its own pass over ~9 M voxels)."""
     if data.dtype == np.uint8:
         return 0.0, float(max(int(data.max(initial=0)), 1))
-    inside = data[data != 0]
+    inside = data[(data != 0) & (data != OUTSIDE)]
     if inside.size == 0:
         return 0.0, 1.0
     step = max(1, inside.size // 500_000)  # a systematic sample is plenty for a window
