@@ -39,7 +39,7 @@ def bench_viewer(
     ] = None,
 ) -> None:
     """Seconds from opening a patient to data-ready (first volume and overlay drawn), cold
-    (fresh browser profile) and warm (the page loaded again in the same tab, ETag revalidation), and the bytes transferred,
+    (fresh browser profile) and warm (a new tab of the same profile, ETag revalidation), and the bytes transferred,
     in headless Chromium. Target: 2 s on localhost."""
     from braintwin.web.bench import run_viewer_bench
 
