@@ -260,8 +260,14 @@ export async function renderPatient(root, pid, me) {
   $("#toggle-diff").onchange = redrawB;
 
   await redraw();
-  if (visits.length > 1) await redrawB();
   setupForecast(my, data);
+  // the comparison view loads once the main view is up and the page is idle: its GPU upload
+  // would otherwise delay the first interactive moment
+  if (visits.length > 1) {
+    const later = () => state === my && !my.nvB && redrawB();
+    if (window.requestIdleCallback) requestIdleCallback(later, { timeout: 1500 });
+    else setTimeout(later, 300);
+  }
 }
 
 export function fmtMl(x) {
