@@ -73,6 +73,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "braintwin.cli.fhir",
     "braintwin.cli.bids",
     "braintwin.cli.pacs",
+    "braintwin.cli.viewer_bench",
 )
 
 _registered = False
