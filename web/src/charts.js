@@ -69,17 +69,26 @@ export function volumesChart(el, data) {
   if (tr) ts.push(...tr.fractions.map((f) => date(f.date)), ...tr.chemo.flatMap((c) => [date(c.start), date(c.end)]));
   let t0 = Math.min(...ts), t1 = Math.max(...ts);
   if (t1 - t0 < 30 * DAY) { t0 -= 15 * DAY; t1 += 15 * DAY; }
-  const vmax = Math.max(...pts.map((p) => p.ml), ...bands.flatMap((b) => b.q.q95 || b.q.q50)) * 1.1 || 1;
+  // The axis follows the measurements: an untreated forecast's 90 % band can reach hundreds
+  // of mL and would flatten a 1-2 mL tumour onto the axis. Bands are clipped and say so.
+  const mmax = Math.max(...pts.map((p) => p.ml));
+  const fmax = Math.max(0, ...bands.flatMap((b) => b.q.q95 || b.q.q50));
+  const clipped = fmax > 4 * mmax && mmax > 0;
+  const vmax = (clipped ? 4 * mmax : Math.max(mmax, fmax)) * 1.1 || 1;
   const W = 720, H = 330, box = [56, 24, 700, 250];
   const x = scale(t0, t1, box[0], box[2]), y = scale(0, vmax, box[3], box[1]);
   const svg = frame(W, H, "measured tumour volumes per region across visits");
   const xt = niceTicks(0, (t1 - t0) / DAY, 6).map((d) => t0 + d * DAY);
   axes(svg, x, y, xt, niceTicks(0, vmax), box, (t) => iso(t), "volume (mL)");
+  const clipId = `vclip-${Math.random().toString(36).slice(2)}`;
+  svg.append(s("clipPath", { id: clipId }, s("rect", { x: box[0], y: box[1], width: box[2] - box[0], height: box[3] - box[1] })));
+  const bandLayer = s("g", { "clip-path": `url(#${clipId})` });
+  svg.append(bandLayer);
   for (const b of bands) {
     const area = (lo, hi) => b.ts.map((t, i) => `${x(t)},${y(hi[i])}`).join(" ") + " " + b.ts.map((t, i) => `${x(t)},${y(lo[i])}`).reverse().join(" ");
-    if (b.q.q05 && b.q.q95) svg.append(s("polygon", { points: area(b.q.q05, b.q.q95), fill: COLORS[b.r], "fill-opacity": 0.12, class: "band", "data-region": b.r }));
-    if (b.q.q25 && b.q.q75) svg.append(s("polygon", { points: area(b.q.q25, b.q.q75), fill: COLORS[b.r], "fill-opacity": 0.22, class: "band", "data-region": b.r }));
-    svg.append(s("polyline", { points: b.ts.map((t, i) => `${x(t)},${y(b.q.q50[i])}`).join(" "), fill: "none", stroke: COLORS[b.r], "stroke-dasharray": "5 4" }));
+    if (b.q.q05 && b.q.q95) bandLayer.append(s("polygon", { points: area(b.q.q05, b.q.q95), fill: COLORS[b.r], "fill-opacity": 0.12, class: "band", "data-region": b.r }));
+    if (b.q.q25 && b.q.q75) bandLayer.append(s("polygon", { points: area(b.q.q25, b.q.q75), fill: COLORS[b.r], "fill-opacity": 0.22, class: "band", "data-region": b.r }));
+    bandLayer.append(s("polyline", { points: b.ts.map((t, i) => `${x(t)},${y(b.q.q50[i])}`).join(" "), fill: "none", stroke: COLORS[b.r], "stroke-dasharray": "5 4" }));
   }
   for (const r of ["WT", "TC", "ET"]) {
     const rp = pts.filter((p) => p.r === r).sort((a, b) => a.t - b.t);
@@ -96,6 +105,7 @@ export function volumesChart(el, data) {
   const legend = s("g", { transform: `translate(${box[0] + 10},${box[1] + 4})` });
   ["WT", "TC", "ET"].forEach((r, i) => legend.append(s("circle", { cx: i * 70, cy: 0, r: 5, fill: COLORS[r] }), s("text", { x: i * 70 + 9, y: 4, class: "tick" }, r)));
   if (bands.length) legend.append(s("text", { x: 220, y: 4, class: "tick" }, `dashed: forecast median, bands 50 %/90 % (plan ${fc.plan.name})`));
+  if (clipped) legend.append(s("text", { x: 0, y: 20, class: "tick" }, `forecast clipped at the top of the axis: its 90 % band reaches ${fmt(fmax)} mL`));
   svg.append(legend);
   el.replaceChildren(svg);
 }
