@@ -93,14 +93,6 @@ def _threshold(
     )
 
 
-def _ball(radius_vox: np.ndarray) -> np.ndarray:
-    r = np.maximum(np.asarray(radius_vox, dtype=float), 0.0)
-    half = np.floor(r).astype(int)
-    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    dist = sum((g / max(ri, 1e-6)) ** 2 for g, ri in zip(grids, r, strict=True))
-    return np.asarray(dist <= 1.0)
-
-
 def refine_enhancing(
     regions: np.ndarray,
     p_et: np.ndarray,
@@ -114,30 +106,39 @@ def refine_enhancing(
     predicted core whose network ET probability is at least ``et_floor``. A candidate is
     enhancing when its T1ce z-score reaches a threshold set from the case's own intensities
     (``et_rule``: e.g. midway between the voxels the network calls enhancing and the other
-    candidates), so no absolute intensity scale is assumed. ET ⊆ TC is restored by adding the new ET to the core. When the
-    network finds no enhancing voxel there is nothing to calibrate on and ``regions`` is
-    returned unchanged.
+    candidates), so no absolute intensity scale is assumed. ET ⊆ TC is restored by adding the
+    new ET to the core. When the network finds no enhancing voxel there is nothing to
+    calibrate on and ``regions`` is returned unchanged.
 
     Args:
         regions: bool (3, X, Y, Z) WT, TC, ET after thresholding.
         p_et: (X, Y, Z) network ET probability on the same grid.
         t1ce_z: (X, Y, Z) T1ce z-scored inside the brain.
         spacing: voxel size (mm).
-        params: margin, quantile and probability floor.
+        params: margin, rule, level and probability floor.
     """
-    et = regions[2]
+    et = regions[2] & regions[0]
     if not et.any():
         return regions
-    core = regions[1]
+    # Candidates lie inside the whole tumour (TC and ET outside it are dropped when labels
+    # are built), so work on its bounding box: ~20× less work than the whole grid.
+    idx = np.argwhere(regions[0])
+    box: tuple[slice, ...] = tuple(
+        slice(int(a), int(b) + 1) for a, b in zip(idx.min(0), idx.max(0), strict=True)
+    )
+    wt, core, et, p, z = regions[0][box], regions[1][box], et[box], p_et[box], t1ce_z[box]
+    near = core
     if params.rim_margin_mm > 0:
-        radius = params.rim_margin_mm / np.asarray(spacing, dtype=float)
-        core = ndimage.binary_dilation(core, structure=_ball(radius))
-    candidates = core & regions[0] & (p_et >= params.et_floor)
-    tau = _threshold(t1ce_z, candidates | et, et, params)
-    new_et = candidates & (t1ce_z >= tau)
+        # Distance in mm from the core (exact Euclidean, anisotropic voxels allowed).
+        dist = ndimage.distance_transform_edt(~core, sampling=spacing)
+        near = np.asarray(dist <= params.rim_margin_mm)
+    candidates = near & wt & (p >= params.et_floor)
+    tau = _threshold(z, candidates | et, et, params)
+    new_et = candidates & (z >= tau)
     out = regions.copy()
-    out[2] = new_et
-    out[1] = regions[1] | new_et
+    out[2] = False
+    out[2][box] = new_et
+    out[1][box] = core | new_et
     return out
 
 
@@ -175,4 +176,6 @@ def labels_from_probabilities(
 
 
 #: The post-processing the shipped path runs (chosen by cross-validation; see the README).
-SHIPPED = PostProcessing()
+SHIPPED = PostProcessing(
+    refine_et=True, rim_margin_mm=2.0, et_rule="midpoint", et_level=0.3, et_floor=0.02
+)
