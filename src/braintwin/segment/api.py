@@ -1,7 +1,9 @@
 """``segment_volumes``: one visit's MRI volumes -> BraTS labels, uncertainty and flags.
 
 Methods live in an explicit registry (:data:`METHODS`): the trained network ("unet", a compact
-SegResNet) and the classical intensity-clustering baselines ("kmeans", "gmm"). Inputs must
+SegResNet fold ensemble run with mirrored test-time augmentation and followed by the
+full-resolution enhancing-tumour refinement of :mod:`braintwin.segment.postprocess`, both
+chosen by cross-validation) and the classical intensity-clustering baselines ("kmeans", "gmm"). Inputs must
 share one grid (run ``braintwin.preprocess`` first); any subset of T1, T1ce, T2 and FLAIR is
 accepted by the network, which was trained with modality dropout.
 
