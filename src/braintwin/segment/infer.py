@@ -21,7 +21,7 @@ __all__ = ["FLIP_SETS", "PATCH", "SHIPPED_FLIPS", "predict_lowres", "predict_reg
 #: Training patch / inference window size in network voxels.
 PATCH: tuple[int, int, int] = (48, 48, 48)
 #: Flips the shipped path averages (mirrored TTA; chosen by cross-validation, see the README).
-SHIPPED_FLIPS = 8
+SHIPPED_FLIPS = 4
 #: Flip combinations in the order they are used (identity first).
 FLIP_SETS: tuple[tuple[int, ...], ...] = tuple(
     sorted(
