@@ -251,8 +251,14 @@ def main(argv: list[str] | None = None) -> None:
         cases = [
             load_case(args.data_dir, args.cache_dir, n, tag, t) for n, t in folds_of(args.cache_dir)
         ]
-        fixed = {"shipped": (shipped_flips, SHIPPED)}
-        grid = variant_grid() if tag == "all" else {k: variant_grid()[k] for k in ("p1", "p8")}
+        fixed = {
+            "shipped": (shipped_flips, SHIPPED),
+            "TTA 8 + refinement": ("p8", SHIPPED),
+            "no TTA + refinement": ("p1", SHIPPED),
+        }
+        grid = (
+            variant_grid() if tag == "all" else {k: variant_grid()[k] for k in ("p1", "p4", "p8")}
+        )
         dices = score_grid(cases, grid)
         result[tag] = loo_table(cases, dices, grid, fixed)
         for label, row in result[tag].items():
