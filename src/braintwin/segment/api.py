@@ -1,7 +1,9 @@
 """``segment_volumes``: one visit's MRI volumes -> BraTS labels, uncertainty and flags.
 
 Methods live in an explicit registry (:data:`METHODS`): the trained network ("unet", a compact
-SegResNet) and the classical intensity-clustering baselines ("kmeans", "gmm"). Inputs must
+SegResNet fold ensemble run with mirrored test-time augmentation and followed by the
+full-resolution enhancing-tumour refinement of :mod:`braintwin.segment.postprocess`, both
+chosen by cross-validation) and the classical intensity-clustering baselines ("kmeans", "gmm"). Inputs must
 share one grid (run ``braintwin.preprocess`` first); any subset of T1, T1ce, T2 and FLAIR is
 accepted by the network, which was trained with modality dropout.
 
@@ -64,10 +66,10 @@ def _unet(
     weights: Path | None,
     progress: Progress | None,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    from braintwin.segment.data import prepare_input
-    from braintwin.segment.infer import predict_regions
+    from braintwin.segment.data import prepare_input, zscore_in_mask
+    from braintwin.segment.infer import SHIPPED_FLIPS, predict_regions
     from braintwin.segment.network import DEFAULT_WEIGHTS, load_model
-    from braintwin.segment.regions import keep_main_components, regions_to_labels
+    from braintwin.segment.postprocess import SHIPPED, labels_from_probabilities
 
     model, info = load_model(Path(weights) if weights is not None else DEFAULT_WEIGHTS)
     thr = info.get("thresholds", {"WT": 0.5, "TC": 0.5, "ET": 0.5})
@@ -76,12 +78,15 @@ def _unet(
     prepared = prepare_input(arrays, brain, spacing)
     if progress:
         progress("running the network", 0.3)
-    probs, var = predict_regions(prepared, model, brain, n_flips=4 if uncertainty else 1)
-    cut = np.asarray([thr["WT"], thr["TC"], thr["ET"]], dtype=np.float32)[:, None, None, None]
-    labels = regions_to_labels(keep_main_components(probs >= cut))
+    probs, var = predict_regions(
+        prepared, model, brain, n_flips=max(SHIPPED_FLIPS, 4) if uncertainty else SHIPPED_FLIPS
+    )
+    t1ce = arrays.get(Modality.T1CE)
+    t1ce_z = None if t1ce is None else zscore_in_mask(t1ce, brain)
+    labels = labels_from_probabilities(probs, thr, spacing, t1ce_z=t1ce_z, params=SHIPPED)
     # TTA variance of a probability is at most 0.25; ×4 puts the map on [0, 1].
-    unc = None if var is None else np.clip(4.0 * var, 0.0, 1.0).astype(np.float32)
-    return labels, unc, []
+    unc = None if var is None or not uncertainty else np.clip(4.0 * var, 0.0, 1.0)
+    return labels, None if unc is None else unc.astype(np.float32), []
 
 
 def _classical(kind: str) -> MethodFn:

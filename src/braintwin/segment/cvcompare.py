@@ -1,0 +1,270 @@
+"""Compare post-processing variants on cached cross-validated predictions, same folds.
+
+Reads the cache written by :mod:`braintwin.segment.crossval` (each case predicted only by the
+ensemble member that never saw it), upsamples to the case's own grid with the shipped code
+(:func:`braintwin.segment.infer.upsample`), and scores labels made by the shipped
+post-processing (:func:`braintwin.segment.postprocess.labels_from_probabilities`). Each case is
+kept as a crop around every voxel any variant can label (probability ≥ 0.1, plus the reference
+and a margin), so Dice and HD95 on the crop equal those on the whole grid.
+
+Parameters of a post-processing step are chosen by leave-one-case-out over the 14
+out-of-fold predictions (:func:`leave_one_out`): the value applied to a case is the one with
+the best mean Dice on the other 13, so no case is scored with a value chosen on itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from braintwin.errors import InputError
+from braintwin.segment.crossval import load_cached
+from braintwin.segment.data import Prepared, brain_mask_of, load_brats_case, zscore_in_mask
+from braintwin.segment.metrics import dice, hausdorff
+from braintwin.segment.postprocess import PostProcessing, labels_from_probabilities
+from braintwin.types.labels import region_mask
+from braintwin.types.volume import Modality
+
+__all__ = [
+    "CaseData",
+    "leave_one_out",
+    "load_case",
+    "loo_table",
+    "score_grid",
+    "score_variant",
+    "variant_grid",
+]
+
+REGIONS = ("WT", "TC", "ET")
+_MARGIN = 8
+
+
+@dataclass
+class CaseData:
+    """One case's out-of-fold probabilities and reference, cropped (see module docstring)."""
+
+    name: str
+    thresholds: dict[str, float]
+    spacing: tuple[float, float, float]
+    ref: np.ndarray
+    t1ce_z: np.ndarray
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def load_case(
+    data_dir: Path, cache_dir: Path, name: str, tag: str, thresholds: dict[str, float]
+) -> CaseData:
+    """Load a cached case for one modality set (``tag``: "all" or "flair_t1ce")."""
+    import torch
+
+    from braintwin.segment.infer import upsample
+
+    mods = None if tag == "all" else (Modality.FLAIR, Modality.T1CE)
+    vols, seg = load_brats_case(data_dir / name, mods)
+    if seg is None:
+        raise InputError(f"case folder {name} has no *_seg reference")
+    arrays = {m: np.asarray(v.data) for m, v in vols.items()}
+    brain = brain_mask_of(list(arrays.values()))
+    spacing = next(iter(vols.values())).spacing
+    cached = load_cached(cache_dir / f"{name}.{tag}.npz")
+    shape = tuple(int(s) for s in cached["shape"])
+    f = tuple(int(v) for v in cached["factors"])
+    prep = Prepared(np.zeros(0), cached["box"], f, shape, ())  # type: ignore[arg-type]
+    full = {
+        k: upsample(torch.from_numpy(cached[k].astype(np.float32))[None], prep, brain)
+        for k in ("p1", "p4", "p8")
+    }
+    ref = np.asarray(seg.data)
+    keep = (ref > 0) | np.any([p[0] >= 0.1 for p in full.values()], axis=0)
+    idx = np.argwhere(keep)
+    lo = np.maximum(idx.min(0) - _MARGIN, 0)
+    hi = np.minimum(idx.max(0) + _MARGIN + 1, ref.shape)
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    z = zscore_in_mask(arrays[Modality.T1CE], brain)[sl]
+    return CaseData(
+        name=name,
+        thresholds=thresholds,
+        spacing=spacing,
+        ref=ref[sl].copy(),
+        t1ce_z=z,
+        probs={k: v[(slice(None), *sl)].astype(np.float16) for k, v in full.items()},
+    )
+
+
+def score_variant(
+    case: CaseData,
+    flips: str,
+    params: PostProcessing,
+    thresholds: dict[str, float] | None = None,
+    hd95: bool = False,
+) -> dict[str, Any]:
+    """Dice (and HD95 mm if asked) per region of one variant on one case."""
+    probs = case.probs[flips].astype(np.float32)
+    labels = labels_from_probabilities(
+        probs, thresholds or case.thresholds, case.spacing, t1ce_z=case.t1ce_z, params=params
+    )
+    row: dict[str, Any] = {"dice": {}, "hd95_mm": {}}
+    for r in REGIONS:
+        a, b = region_mask(labels, r), region_mask(case.ref, r)
+        row["dice"][r] = dice(a, b)
+        if hd95:
+            h = hausdorff(a, b, case.spacing, 95.0)
+            row["hd95_mm"][r] = None if not np.isfinite(h) else h
+    return row
+
+
+def leave_one_out(per_case: np.ndarray, region: int) -> tuple[np.ndarray, list[int]]:
+    """Leave-one-case-out choice among variants.
+
+    Args:
+        per_case: Dice of shape (variants, cases, 3).
+        region: which region's mean Dice selects the variant.
+
+    Returns:
+        (Dice (cases, 3) of the variant chosen on the other cases, chosen index per case).
+        Ties go to the lowest index (list the default variant first).
+    """
+    n = per_case.shape[1]
+    out = np.zeros((n, 3))
+    chosen = []
+    for i in range(n):
+        others = np.delete(per_case[:, :, region], i, axis=1).mean(axis=1)
+        k = int(np.flatnonzero(np.isclose(others, others.max()))[0])
+        chosen.append(k)
+        out[i] = per_case[k, i]
+    return out, chosen
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean Dice (and HD95 over finite values) over cases."""
+    out: dict[str, Any] = {
+        "dice": {r: round(float(np.mean([x["dice"][r] for x in rows])), 4) for r in REGIONS}
+    }
+    if rows and rows[0]["hd95_mm"]:
+        out["hd95_mm"] = {}
+        for r in REGIONS:
+            vals = [x["hd95_mm"][r] for x in rows if x["hd95_mm"][r] is not None]
+            out["hd95_mm"][r] = round(float(np.mean(vals)), 2) if vals else None
+    return out
+
+
+def folds_of(cache_dir: Path) -> list[tuple[str, dict[str, float]]]:
+    """(case, its member's thresholds) for every cached case, in fold order."""
+    rec = json.loads((cache_dir / "folds.json").read_text())
+    return [(c, m["thresholds"]) for m in rec["members"] for c in m["held_out"]]
+
+
+Variant = tuple[str, PostProcessing]
+
+
+def _refine(rule: str, level: float, margin: float, floor: float) -> PostProcessing:
+    return PostProcessing(
+        refine_et=True, et_rule=rule, et_level=level, rim_margin_mm=margin, et_floor=floor
+    )
+
+
+def variant_grid() -> dict[str, Variant]:
+    """Every variant compared: name -> (flips key "p1"/"p4"/"p8", post-processing)."""
+    v: dict[str, Variant] = {k: (k, PostProcessing()) for k in ("p1", "p4", "p8")}
+    for m in (500, 1000, 2000, 4000):
+        v[f"p8 minET{m}"] = ("p8", PostProcessing(min_et_mm3=m))
+    for lv, mg, fl in itertools.product((0.2, 0.3, 0.4, 0.5), (0.0, 2.0), (0.0, 0.02, 0.1)):
+        v[f"p8 refine midpoint{lv} m{mg} f{fl}"] = ("p8", _refine("midpoint", lv, mg, fl))
+    for lv in (0.2, 0.3):
+        v[f"p8 refine quantile{lv} m2.0 f0.02"] = ("p8", _refine("quantile", lv, 2.0, 0.02))
+    for fl in (0.0, 0.02):
+        v[f"p8 refine otsu m2.0 f{fl}"] = ("p8", _refine("otsu", 0.0, 2.0, fl))
+    for k in ("p1", "p4"):
+        v[f"{k} refine midpoint0.3 m2.0 f0.0"] = (k, _refine("midpoint", 0.3, 2.0, 0.0))
+    return v
+
+
+def score_grid(cases: Sequence[CaseData], grid: dict[str, Variant]) -> dict[str, np.ndarray]:
+    """Dice (cases, 3) of every variant."""
+    return {
+        name: np.asarray([[score_variant(c, fl, pp)["dice"][r] for r in REGIONS] for c in cases])
+        for name, (fl, pp) in grid.items()
+    }
+
+
+def loo_table(
+    cases: Sequence[CaseData],
+    dices: dict[str, np.ndarray],
+    grid: dict[str, Variant],
+    fixed: dict[str, Variant],
+) -> dict[str, Any]:
+    """Table rows: TTA, LOO-chosen small-ET relabel and refinement, and ``fixed`` variants.
+
+    Each row scores, per case, the variant chosen for it (Dice and HD95 per case).
+    """
+    n = len(cases)
+    plan: dict[str, list[str]] = {k: [k] * n for k in ("p1", "p4", "p8") if k in dices}
+    for label, prefix in (
+        ("p8 + small-ET relabel (LOO)", "p8 minET"),
+        ("p8 + 1 mm ET refinement (LOO)", "p8 refine"),
+    ):
+        family = ["p8", *(k for k in dices if k.startswith(prefix))]
+        if len(family) == 1:
+            continue
+        _, chosen = leave_one_out(np.stack([dices[k] for k in family]), 2)
+        plan[label] = [family[i] for i in chosen]
+    every = {**grid, **fixed}
+    plan.update({k: [k] * n for k in fixed})
+    table: dict[str, Any] = {}
+    for label, names in plan.items():
+        rows = [
+            score_variant(c, every[v][0], every[v][1], hd95=True)
+            for c, v in zip(cases, names, strict=True)
+        ]
+        table[label] = {
+            **summarise(rows),
+            "chosen": dict(Counter(names)),
+            "cases": {
+                c.name: {r: round(x["dice"][r], 4) for r in REGIONS}
+                for c, x in zip(cases, rows, strict=True)
+            },
+        }
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the cache, score the grid, print and write the comparison (JSON)."""
+    from braintwin.segment.infer import SHIPPED_FLIPS
+    from braintwin.segment.postprocess import SHIPPED
+
+    ap = argparse.ArgumentParser(description="Compare post-processing on cached CV predictions")
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("cache_dir", type=Path)
+    ap.add_argument("out", type=Path)
+    args = ap.parse_args(argv)
+    result: dict[str, Any] = {}
+    shipped_flips = f"p{SHIPPED_FLIPS}"
+    for tag in ("all", "flair_t1ce"):
+        cases = [
+            load_case(args.data_dir, args.cache_dir, n, tag, t) for n, t in folds_of(args.cache_dir)
+        ]
+        fixed = {
+            "shipped": (shipped_flips, SHIPPED),
+            "TTA 8 + refinement": ("p8", SHIPPED),
+            "no TTA + refinement": ("p1", SHIPPED),
+        }
+        grid = (
+            variant_grid() if tag == "all" else {k: variant_grid()[k] for k in ("p1", "p4", "p8")}
+        )
+        dices = score_grid(cases, grid)
+        result[tag] = loo_table(cases, dices, grid, fixed)
+        for label, row in result[tag].items():
+            print(tag, label, row["dice"], row.get("hd95_mm"), flush=True)
+    args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""From region probabilities on the input grid to BraTS labels: the one post-processing path.
+
+Steps, in order (each optional step is off when its parameter is 0 / False):
+
+1. Per-region thresholds on the (trilinearly upsampled) probabilities, then only the main
+   whole-tumour components are kept (:func:`braintwin.segment.regions.keep_main_components`).
+2. Full-resolution refinement of the enhancing tumour (:func:`refine_enhancing`): the network
+   sees 2 mm voxels, which cannot resolve a 2–4 mm enhancing rim; at the input resolution
+   (about 1 mm) enhancement is re-read from the T1ce image itself, relative to the case's own
+   enhancing intensities.
+3. Small enhancing predictions relabelled as core (:func:`relabel_small_enhancing`), the
+   BraTS post-processing of Isensee et al. 2018 (arXiv:1809.10483): a case whose predicted
+   enhancing volume is below a threshold most likely has none (low-grade glioma), and BraTS
+   scores a false-positive ET there as Dice 0.
+
+Both :func:`braintwin.segment.api.segment_volumes` (hence ``braintwin eval segment`` and
+``ingest``) and the cross-validation harness (:mod:`braintwin.segment.cvcompare`) call
+:func:`labels_from_probabilities`, so what is measured is what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from braintwin.errors import ConfigurationError
+from braintwin.segment.regions import keep_main_components, regions_to_labels
+from braintwin.types.labels import Label
+
+__all__ = [
+    "SHIPPED",
+    "PostProcessing",
+    "labels_from_probabilities",
+    "refine_enhancing",
+    "relabel_small_enhancing",
+]
+
+
+@dataclass(frozen=True)
+class PostProcessing:
+    """Parameters of the optional steps (chosen by cross-validation; see the README).
+
+    Attributes:
+        min_et_mm3: a predicted enhancing volume below this (mm³) becomes core (0: off).
+        refine_et: re-read enhancement from the full-resolution T1ce.
+        rim_margin_mm: how far outside the predicted core enhancement may be found.
+        et_rule: how the case's enhancement threshold is set from its own intensities:
+            "midpoint": ``et_level`` of the way from the median T1ce z-score of the candidates
+            the network does not call enhancing up to the median of those it does;
+            "quantile": the ``et_level`` quantile of the network-enhancing voxels' z-scores;
+            "otsu": Otsu's two-class threshold of the candidates' z-scores.
+        et_level: the fraction ("midpoint") or quantile ("quantile"); unused by "otsu".
+        et_floor: voxels need at least this network ET probability to be candidates.
+    """
+
+    min_et_mm3: float = 0.0
+    refine_et: bool = False
+    rim_margin_mm: float = 2.0
+    et_rule: str = "midpoint"
+    et_level: float = 0.5
+    et_floor: float = 0.1
+
+
+def _otsu(values: np.ndarray, bins: int = 128) -> float:
+    """Otsu's threshold (max between-class variance) of 1D values."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    w0 = np.cumsum(hist).astype(float)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres) / np.maximum(w0, 1)
+    m1 = (np.sum(hist * centres) - np.cumsum(hist * centres)) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(edges[1:][int(np.argmax(between[:-1]))])
+
+
+def _threshold(
+    z: np.ndarray, candidates: np.ndarray, et: np.ndarray, params: PostProcessing
+) -> float:
+    if params.et_rule == "quantile":
+        return float(np.quantile(z[et], params.et_level))
+    if params.et_rule == "otsu":
+        return _otsu(z[candidates])
+    if params.et_rule == "midpoint":
+        rest = candidates & ~et
+        if not rest.any():
+            return float(np.quantile(z[et], 0.05))
+        low, high = float(np.median(z[rest])), float(np.median(z[et]))
+        return low + params.et_level * (high - low)
+    raise ConfigurationError(
+        f"unknown enhancement rule {params.et_rule!r}", "use midpoint, quantile or otsu"
+    )
+
+
+def refine_enhancing(
+    regions: np.ndarray,
+    p_et: np.ndarray,
+    t1ce_z: np.ndarray,
+    spacing: tuple[float, float, float],
+    params: PostProcessing,
+) -> np.ndarray:
+    """Enhancing tumour re-read at full resolution from the T1ce intensities.
+
+    Candidates are voxels of the predicted whole tumour within ``rim_margin_mm`` of the
+    predicted core whose network ET probability is at least ``et_floor``. A candidate is
+    enhancing when its T1ce z-score reaches a threshold set from the case's own intensities
+    (``et_rule``: e.g. midway between the voxels the network calls enhancing and the other
+    candidates), so no absolute intensity scale is assumed. ET ⊆ TC is restored by adding the
+    new ET to the core. When the network finds no enhancing voxel there is nothing to
+    calibrate on and ``regions`` is returned unchanged.
+
+    Args:
+        regions: bool (3, X, Y, Z) WT, TC, ET after thresholding.
+        p_et: (X, Y, Z) network ET probability on the same grid.
+        t1ce_z: (X, Y, Z) T1ce z-scored inside the brain.
+        spacing: voxel size (mm).
+        params: margin, rule, level and probability floor.
+    """
+    et = regions[2] & regions[0]
+    if not et.any():
+        return regions
+    # Candidates lie inside the whole tumour (TC and ET outside it are dropped when labels
+    # are built), so work on its bounding box: ~20× less work than the whole grid.
+    idx = np.argwhere(regions[0])
+    box: tuple[slice, ...] = tuple(
+        slice(int(a), int(b) + 1) for a, b in zip(idx.min(0), idx.max(0), strict=True)
+    )
+    wt, core, et, p, z = regions[0][box], regions[1][box], et[box], p_et[box], t1ce_z[box]
+    near = core
+    if params.rim_margin_mm > 0:
+        # Distance in mm from the core (exact Euclidean, anisotropic voxels allowed).
+        dist = ndimage.distance_transform_edt(~core, sampling=spacing)
+        near = np.asarray(dist <= params.rim_margin_mm)
+    candidates = near & wt & (p >= params.et_floor)
+    tau = _threshold(z, candidates | et, et, params)
+    new_et = candidates & (z >= tau)
+    out = regions.copy()
+    out[2] = False
+    out[2][box] = new_et
+    out[1][box] = core | new_et
+    return out
+
+
+def relabel_small_enhancing(labels: np.ndarray, voxel_mm3: float, min_mm3: float) -> np.ndarray:
+    """Enhancing (4) becomes necrotic/non-enhancing core (1) when its total volume < min_mm3."""
+    et = labels == Label.ENHANCING
+    if min_mm3 <= 0 or float(et.sum()) * voxel_mm3 >= min_mm3:
+        return labels
+    out = labels.copy()
+    out[et] = Label.NECROTIC
+    return out
+
+
+def labels_from_probabilities(
+    probs: np.ndarray,
+    thresholds: dict[str, float],
+    spacing: tuple[float, float, float],
+    *,
+    t1ce_z: np.ndarray | None = None,
+    params: PostProcessing | None = None,
+) -> np.ndarray:
+    """uint8 BraTS labels from (3, X, Y, Z) WT/TC/ET probabilities on the input grid.
+
+    ``t1ce_z`` (the T1ce z-scored inside the brain, same grid) enables the ET refinement;
+    without it (no T1ce) that step is skipped.
+    """
+    pp = params or PostProcessing()
+    cut = np.asarray([thresholds["WT"], thresholds["TC"], thresholds["ET"]], dtype=np.float32)
+    regions = keep_main_components(probs >= cut[:, None, None, None])
+    if pp.refine_et and t1ce_z is not None:
+        regions = refine_enhancing(regions, probs[2], t1ce_z, spacing, pp)
+    labels = regions_to_labels(regions)
+    voxel = float(np.prod(spacing))
+    return relabel_small_enhancing(labels, voxel, pp.min_et_mm3)
+
+
+#: The post-processing the shipped path runs (chosen by cross-validation; see the README).
+SHIPPED = PostProcessing(
+    refine_et=True, rim_margin_mm=2.0, et_rule="midpoint", et_level=0.3, et_floor=0.02
+)

@@ -1,0 +1,106 @@
+"""Known answers for the post-processing path: small-ET relabelling and 1 mm ET refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from braintwin.segment.metrics import dice
+from braintwin.segment.postprocess import (
+    PostProcessing,
+    labels_from_probabilities,
+    refine_enhancing,
+    relabel_small_enhancing,
+)
+from braintwin.types.labels import Label
+
+THR = {"WT": 0.4, "TC": 0.5, "ET": 0.4}  # the shipped ensemble's
+
+
+def _labels_with_et_blob(n_et: int) -> np.ndarray:
+    labels = np.zeros((30, 30, 30), dtype=np.uint8)
+    labels[5:25, 5:25, 5:25] = Label.EDEMA
+    labels[10:20, 10:20, 10:20] = Label.NECROTIC
+    flat = np.flatnonzero(labels == Label.NECROTIC)[:n_et]
+    labels.flat[flat] = Label.ENHANCING
+    return labels
+
+
+def test_small_enhancing_blob_becomes_core() -> None:
+    labels = _labels_with_et_blob(5)
+    out = relabel_small_enhancing(labels, voxel_mm3=1.0, min_mm3=100.0)
+    assert not (out == Label.ENHANCING).any()
+    # The 5 voxels became core; nothing else changed.
+    assert (out == Label.NECROTIC).sum() == (labels == Label.NECROTIC).sum() + 5
+    assert ((out == Label.EDEMA) == (labels == Label.EDEMA)).all()
+
+
+def test_large_enhancing_blob_stays() -> None:
+    labels = _labels_with_et_blob(500)
+    out = relabel_small_enhancing(labels, voxel_mm3=1.0, min_mm3=100.0)
+    assert (out == labels).all()
+    # The threshold is on volume in mm³: the same 500 voxels at 0.1 mm³ are 50 mm³.
+    small = relabel_small_enhancing(labels, voxel_mm3=0.1, min_mm3=100.0)
+    assert not (small == Label.ENHANCING).any()
+
+
+def test_threshold_zero_is_off() -> None:
+    labels = _labels_with_et_blob(1)
+    assert (relabel_small_enhancing(labels, 1.0, 0.0) == labels).all()
+
+
+def _rim_phantom() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """1 mm sphere: necrotic centre (r < 10), 2.5 mm enhancing rim, edema shell to r = 16.
+
+    The network's view is simulated as a good 2 mm network's: the true region fractions
+    averaged into 2 mm voxels (the sphere's centre off the 2 mm grid), smoothed by half a 2 mm
+    voxel, upsampled trilinearly as the shipped path does. T1ce z-scores: rim 3, necrosis
+    -0.5, edema 0, plus noise.
+    """
+    n = 48
+    g = np.indices((n, n, n)) - (n - 1) / 2.0 - 0.5
+    r = np.sqrt((g**2).sum(0))
+    ref = np.zeros((n, n, n), dtype=np.uint8)
+    ref[r < 16] = Label.EDEMA
+    ref[r < 12.5] = Label.ENHANCING
+    ref[r < 10] = Label.NECROTIC
+    rng = np.random.default_rng(0)
+    z = np.where(ref == Label.ENHANCING, 3.0, np.where(ref == Label.NECROTIC, -0.5, 0.0))
+    z = (z + 0.3 * rng.standard_normal(z.shape)).astype(np.float32)
+    regions = np.stack([ref > 0, np.isin(ref, (1, 4)), ref == 4]).astype(np.float32)
+    low = regions.reshape(3, n // 2, 2, n // 2, 2, n // 2, 2).mean(axis=(2, 4, 6))
+    low = ndimage.gaussian_filter(low, sigma=(0, 0.5, 0.5, 0.5))
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(low)[None], scale_factor=2, mode="trilinear", align_corners=False
+    )[0].numpy()
+    return ref, up, z, r
+
+
+def test_refinement_recovers_thin_bright_rim() -> None:
+    ref, probs, z, _ = _rim_phantom()
+    truth = ref == Label.ENHANCING
+    coarse = labels_from_probabilities(probs, THR, (1.0, 1.0, 1.0), t1ce_z=z)
+    fine = labels_from_probabilities(
+        probs,
+        THR,
+        (1.0, 1.0, 1.0),
+        t1ce_z=z,
+        params=PostProcessing(refine_et=True, rim_margin_mm=2.0),
+    )
+    d_coarse = dice(coarse == Label.ENHANCING, truth)
+    d_fine = dice(fine == Label.ENHANCING, truth)
+    assert d_fine > 0.95
+    assert d_fine > d_coarse + 0.05
+    # Nesting holds: every enhancing voxel is core, every core voxel is whole tumour.
+    assert not ((fine == Label.ENHANCING) & ~np.isin(fine, (1, 4))).any()
+
+
+def test_refinement_skipped_without_t1ce_or_without_enhancement() -> None:
+    ref, probs, z, _ = _rim_phantom()
+    on = PostProcessing(refine_et=True)
+    plain = labels_from_probabilities(probs, THR, (1.0, 1.0, 1.0))
+    assert (labels_from_probabilities(probs, THR, (1.0, 1.0, 1.0), params=on) == plain).all()
+    regions = np.stack([ref > 0, np.isin(ref, (1, 4)), np.zeros(ref.shape, bool)])
+    out = refine_enhancing(regions, probs[2], z, (1.0, 1.0, 1.0), on)
+    assert (out == regions).all()
