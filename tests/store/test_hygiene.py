@@ -136,3 +136,24 @@ def test_store_cli_gc_and_verify(home: Path, h) -> None:
     assert res.exit_code == 0 and "removed orphan object: objects/ff/" in res.output
     assert not orphan.exists()
     assert runner.invoke(app, ["store", "verify"]).exit_code == 0
+
+
+def test_gc_removes_display_renditions_of_volumes_no_longer_stored(home: Path, h) -> None:
+    from braintwin.store.objects import RENDITIONS_DIR
+
+    with Store.open(home=home) as st:
+        st.save_visit("BT-R", h.visit(), digest="e" * 64)
+        kept_sha = h.object_files(home)[0].name.removesuffix(".nii.gz")
+        gone_sha = "0" * 64
+        cache = home / RENDITIONS_DIR
+        kept = cache / kept_sha[:2] / f"{kept_sha}.d3.nii.gz"
+        gone = cache / gone_sha[:2] / f"{gone_sha}.d3.nii.gz"
+        other = cache / "00" / "notes.txt"  # not a rendition: never touched
+        for p in (kept, gone, other):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"x" * 10)
+        dry = st.gc(dry_run=True)
+        assert dry.stale_renditions == [gone.relative_to(home).as_posix()] and gone.exists()
+        done = st.gc()
+        assert done.stale_renditions == dry.stale_renditions and done.bytes_freed >= 10
+        assert kept.exists() and other.exists() and not gone.exists()

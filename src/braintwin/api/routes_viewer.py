@@ -25,6 +25,7 @@ from braintwin.api import accounts
 from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, Pid, RowId, User, VisitDate, patient_access
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow, EventRow, VisitRow, VolumeRow
+from braintwin.store.objects import RENDITIONS_DIR
 from braintwin.web.caching import cacheable_file, etag_matches, not_modified
 from braintwin.web.display import RENDITION_VERSION, display_rendition, warm_renditions
 
@@ -49,7 +50,7 @@ _WARM_PATIENTS = 20
 
 
 def _cache_dir(ctx: ServiceContext) -> Path:
-    return ctx.store.home / "cache" / "display"
+    return ctx.store.home / RENDITIONS_DIR
 
 
 def _warm(ctx: ServiceContext, pids: list[str], names: tuple[str, ...] | None) -> None:
@@ -167,7 +168,7 @@ async def _rendition(
     src = (ctx.store.home / path).resolve()
     if not src.is_file() or not src.is_relative_to(ctx.store.home.resolve()):
         raise HTTPException(404, "the volume file is missing; run `braintwin store verify`")
-    out = await run_in_threadpool(display_rendition, src, sha, ctx.store.home / "cache" / "display")
+    out = await run_in_threadpool(display_rendition, src, sha, _cache_dir(ctx))
     gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
     return cacheable_file(
         request,

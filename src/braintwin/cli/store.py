@@ -38,7 +38,8 @@ def gc(
     ] = False,
     db: Annotated[str | None, _DB] = None,
 ) -> None:
-    """Remove orphan objects, stale staging folders and temporary files of killed writes."""
+    """Remove orphan objects, stale staging folders and temporary files of killed writes, and
+    the viewer's display renditions of volumes no longer stored."""
     with _open(db) as store:
         report = store.gc(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
@@ -46,6 +47,7 @@ def gc(
         ("orphan object", report.orphan_objects),
         ("staging folder", report.staging),
         ("temporary file", report.temp_files),
+        ("display rendition of a removed volume", report.stale_renditions),
     ):
         for path in paths:
             typer.echo(f"{verb} {group}: {path}")

@@ -34,7 +34,7 @@ from braintwin.errors import StoreError
 from braintwin.store.base import StoreBase
 from braintwin.store.locks import try_file_lock
 from braintwin.store.models import ArtifactVolumeRow, VolumeRow
-from braintwin.store.objects import OBJECTS_DIR, object_relpath, read_object
+from braintwin.store.objects import OBJECTS_DIR, RENDITIONS_DIR, object_relpath, read_object
 from braintwin.store.staging import (
     OBJECTS_LOCK,
     STAGING_DIR,
@@ -50,6 +50,7 @@ log = logging.getLogger("braintwin.store")
 STAGING_GRACE_S = 60.0  # a staging lock file without its folder younger than this may be new
 TEMP_GRACE_S = 600.0  # a temporary file younger than this may belong to a live writer
 _OBJECT_RE = re.compile(r"^[0-9a-f]{64}\.nii\.gz$")
+_RENDITION_RE = re.compile(r"^[0-9a-f]{64}\.[A-Za-z0-9]+\.nii\.gz$")
 
 
 @dataclass
@@ -60,12 +61,18 @@ class GcReport:
     orphan_objects: list[str] = field(default_factory=list)
     staging: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
+    stale_renditions: list[str] = field(default_factory=list)  # display cache of gone volumes
     bytes_freed: int = 0
     skipped_busy: bool = False  # the orphan sweep was skipped: another writer held the lock
 
     @property
     def removed(self) -> int:
-        return len(self.orphan_objects) + len(self.staging) + len(self.temp_files)
+        return (
+            len(self.orphan_objects)
+            + len(self.staging)
+            + len(self.temp_files)
+            + len(self.stale_renditions)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "removed": self.removed}
@@ -138,7 +145,28 @@ class MaintenanceMixin(StoreBase):
         Safe while other processes use the store (see the module notes). With ``dry_run``
         nothing is removed and the report lists what would be.
         """
-        return self._sweep(dry_run=dry_run, wait_for_lock=True)
+        report = self._sweep(dry_run=dry_run, wait_for_lock=True)
+        self._sweep_renditions(report)
+        return report
+
+    def _sweep_renditions(self, report: GcReport) -> None:
+        # A rendition is rebuilt on demand, so one whose volume row is gone is only waste; one
+        # being written is a temporary file until its rename and does not match the pattern.
+        files = [
+            p
+            for p in sorted((self.home / RENDITIONS_DIR).glob("*/*"))
+            if _RENDITION_RE.match(p.name)
+        ]
+        if not files:
+            return
+        used = self._referenced_all()
+        for p in files:
+            if p.name.split(".", 1)[0] in used:
+                continue
+            report.stale_renditions.append(p.relative_to(self.home).as_posix())
+            report.bytes_freed += _size(p)
+            if not report.dry_run:
+                p.unlink(missing_ok=True)
 
     def _tidy_on_open(self) -> GcReport | None:
         """The clean-up on open: never waits for a lock and never makes the open fail."""

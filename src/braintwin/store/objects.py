@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 OBJECTS_DIR = "objects"
+#: Derived display renditions of stored volumes (the web viewer's cache), kept as
+#: ``<sha256[:2]>/<sha256>.<version>.nii.gz``; ``store gc`` removes those whose volume is gone.
+RENDITIONS_DIR = "cache/display"
 _HASH_TAG = b"braintwin-volume/1\n"
 
 
