@@ -16,7 +16,7 @@ from braintwin.measure import (
     measure_segmentation,
     observable_regions,
 )
-from braintwin.types import Modality, Volume
+from braintwin.types import Modality, Region, Volume
 
 SHAPE = (90, 90, 40)
 AFFINE = np.diag([1.0, 1.0, 2.0, 1.0])
@@ -115,3 +115,13 @@ def test_mostly_non_enhancing_core_is_said() -> None:
         "non-enhancing tumour core" in r
         for r in compare_measurements(before, before)["response"]["reasons"]
     )
+
+
+def test_a_stored_visit_shows_what_its_segmentation_declared_else_what_its_images_allow() -> None:
+    from braintwin.measure import stored_observable
+
+    declared = {"segmentation": {"observable_regions": ["WT"]}}
+    assert stored_observable(declared, ["t1ce", "flair"]) == frozenset({"WT"})
+    assert stored_observable({}, [Modality.FLAIR]) == frozenset({"WT"})  # no T1ce
+    every = frozenset(r.value for r in Region)
+    assert stored_observable({"segmentation": None}, ["t1ce"]) == every

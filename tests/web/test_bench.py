@@ -7,23 +7,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from tests.api.conftest import PASSWORD
+from tests.cli import run
 from tests.web.conftest import Web
 
-from braintwin.cli import main
 from braintwin.web.bench import time_patient_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as ex:
-        code = int(ex.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.slow

@@ -148,11 +148,25 @@ def ingest_visit(
     replace: bool = False,
 ) -> Any:
     """Ingest one visit for ``patient`` and return the ``AddVisitResult``."""
-    from braintwin.twin import IngestOptions, Twin
+    from braintwin.twin import Twin
+
+    opts = _ingest_options(modality, root, segment, n4, update_model, classify, spacing, seg)
+    twin = Twin.open(patient, store=open_store(db), create=True)
+    with progress_bar("ingest") as update:
+        result = twin.add_visit(path, date, options=opts, progress=update, replace=replace)
+    return twin, result
+
+
+def _ingest_options(
+    modality: list[str] | None, root: Path | None, segment: str | None, n4: bool,
+    update_model: bool, classify: bool, spacing: tuple[float, float, float] | None,
+    seg: Path | None,
+) -> Any:  # fmt: skip
+    """The ``IngestOptions`` of ``ingest``'s command-line options (one folder or BIDS)."""
+    from braintwin.twin import IngestOptions
 
     per, single = _modality_overrides(modality)
-    twin = Twin.open(patient, store=open_store(db), create=True)
-    opts = IngestOptions(
+    return IngestOptions(
         modalities=per,
         modality=single,
         root=root,
@@ -163,9 +177,6 @@ def ingest_visit(
         spacing_override=spacing,
         segmentation=seg,
     )
-    with progress_bar("ingest") as update:
-        result = twin.add_visit(path, date, options=opts, progress=update, replace=replace)
-    return twin, result
 
 
 def _bids_ingest(
@@ -176,7 +187,6 @@ def _bids_ingest(
     """Hand a BIDS folder to :mod:`braintwin.cli.bids`; False (nothing done) for other input.
     Refuses the BIDS-only options on other input."""
     from braintwin.io.bids import is_bids_input
-    from braintwin.twin import IngestOptions
 
     if not is_bids_input(path):
         given = [f"--{k.replace('_', '-')}" for k, v in bids.items() if v is not None]
@@ -185,19 +195,12 @@ def _bids_ingest(
         return False
     from braintwin.cli.bids import ingest_bids_command
 
-    per, single = _modality_overrides(modality)
-    if single is not None:
-        raise InputError("a BIDS folder holds several images", "name each: --modality FILE=t1ce")
-    opts = IngestOptions(
-        modalities=per,
-        root=root,
-        segment=None if segment.lower() == "none" else segment,
-        n4=n4,
-        update_model=update,
-        classify=classify,
-        spacing_override=parse_spacing(spacing),
-        segmentation=seg,
+    segmenter = None if segment.lower() == "none" else segment
+    opts = _ingest_options(
+        modality, root, segmenter, n4, update, classify, parse_spacing(spacing), seg
     )
+    if opts.modality is not None:
+        raise InputError("a BIDS folder holds several images", "name each: --modality FILE=t1ce")
     try:
         ingest_bids_command(
             path, patient, parse_date(date), db=db, options=opts, replace=replace, **bids

@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Segment a stored visit (tumour labels 1/2/4), measure it and store the result."""
         from braintwin.cli.core import echo_model_status
+        from braintwin.measure import stored_observable
         from braintwin.twin import Twin
 
         twin = Twin.open(patient, store=open_store(db))
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
             v = twin.visit(date)
         what = "imported" if import_file is not None else f"segmented with {method}"
         typer.echo(f"patient {twin.id}: visit {v.date} segmentation {what}")
-        seen = _observable(v.meta, v.modalities)
+        seen = stored_observable(v.meta, v.modalities)
         for region in ("WT", "TC", "ET"):
             m = v.measurements.get(region)
             if m and region in seen:
@@ -96,27 +97,13 @@ def register(app: typer.Typer) -> None:
         echo_model_status(twin)
 
 
-def _observable(meta: dict[str, Any], modalities: Any) -> frozenset[str]:
-    """Regions a stored visit can show (declared by its segmentation, else from its images)."""
-    from braintwin.measure import observable_regions
-
-    declared = (meta.get("segmentation") or {}).get("observable_regions")
-    return observable_regions([str(getattr(m, "value", m)) for m in modalities], declared)
-
-
 def _response_lines(twin: Any, date: dt.date) -> list[str]:
     """RANO-style response of the visit on ``date`` against the earlier visits (baseline for
     PR, nadir for PD; visits without T1ce never count as 0 enhancing tumour)."""
-    from braintwin.measure import VisitMeasurements, assess_response
+    from braintwin.measure import assess_response
+    from braintwin.twin.state import response_series
 
-    series = []
-    for d in twin.visit_dates():
-        if d > date:
-            break
-        rec = twin.store.visit_record(twin.id, d)
-        if rec["measurements"]:
-            seen = _observable(rec["meta"], rec["volumes"])
-            series.append(VisitMeasurements(str(d), rec["measurements"], seen))
+    series = response_series(twin, date)
     if len(series) < 2 or series[-1].label != str(date):
         return []
     resp = assess_response(series)["response"]
@@ -158,7 +145,12 @@ def _register_measure(app: typer.Typer) -> None:
         """Tumour measurements of a visit (mL, diameters, RANO product) and its RANO-style
         response against the earlier visits."""
         from braintwin.errors import NotFoundError
-        from braintwin.measure import measurements_table, radiomics_table, write_table
+        from braintwin.measure import (
+            measurements_table,
+            radiomics_table,
+            stored_observable,
+            write_table,
+        )
         from braintwin.twin import Twin
 
         twin = Twin.open(patient, store=open_store(db))
@@ -167,7 +159,7 @@ def _register_measure(app: typer.Typer) -> None:
             raise NotFoundError(
                 f"visit {v.date} is not segmented", "run `braintwin segment ID` first"
             )
-        seen = _observable(v.meta, v.modalities)
+        seen = stored_observable(v.meta, v.modalities)
         typer.echo(f"patient {twin.id}: visit {v.date}")
         typer.echo(f"  {'region':<9} {'mL':>8} {'max diam mm':>12} {'bidim mm²':>10}")
         for region, m in v.measurements.items():

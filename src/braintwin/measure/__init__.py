@@ -17,6 +17,7 @@ from braintwin.measure.response import (
     new_lesions,
     observable_regions,
     rano_category,
+    stored_observable,
 )
 from braintwin.measure.series import VisitMeasurements, assess_response
 from braintwin.measure.tables import measurements_table, write_table
@@ -38,6 +39,7 @@ __all__ = [
     "radiomics_features",
     "radiomics_table",
     "rano_category",
+    "stored_observable",
     "volume_to_sitk",
     "write_table",
 ]

@@ -56,6 +56,7 @@ __all__ = [
     "new_lesions",
     "observable_regions",
     "rano_category",
+    "stored_observable",
 ]
 
 PR_DECREASE = 0.50  # Wen et al. 2010: >= 50 % decrease in SPD
@@ -179,6 +180,16 @@ def observable_regions(
     if Modality.T1CE.value in names:
         return _ALL_REGIONS
     return _ALL_REGIONS - CONTRAST_REGIONS
+
+
+def stored_observable(
+    meta: Mapping[str, Any], modalities: Iterable[Modality | str]
+) -> frozenset[str]:
+    """The regions a stored visit can show: what its segmentation declared in
+    ``meta["segmentation"]["observable_regions"]``, else derived from its ``modalities``."""
+    seg = meta.get("segmentation")
+    declared = seg.get("observable_regions") if isinstance(seg, Mapping) else None
+    return observable_regions(modalities, declared)
 
 
 def _change(before: float, after: float) -> dict[str, float | None]:

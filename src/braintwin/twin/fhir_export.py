@@ -58,17 +58,10 @@ def _model(key: str, version: str, detail: str = "") -> ModelInfo:
 
 
 def _response(twin: Twin, upto: dt.date) -> tuple[str | None, str]:
-    from braintwin.measure import VisitMeasurements, assess_response, observable_regions
+    from braintwin.measure import assess_response
+    from braintwin.twin.state import response_series
 
-    series = []
-    for d in twin.visit_dates():
-        if d > upto:
-            break
-        rec = twin.store.visit_record(twin.id, d)
-        if rec["measurements"]:
-            declared = (rec["meta"].get("segmentation") or {}).get("observable_regions")
-            seen = observable_regions([str(m) for m in rec["volumes"]], declared)
-            series.append(VisitMeasurements(str(d), rec["measurements"], seen))
+    series = response_series(twin, upto)
     if len(series) < 2 or series[-1].label != str(upto):
         return None, ""
     resp = assess_response(series)["response"]

@@ -48,14 +48,13 @@ class _Stored:
 
     @staticmethod
     def read(twin: Twin, date: dt.date) -> _Stored:
-        from braintwin.measure import observable_regions
+        from braintwin.measure import stored_observable
 
         rec = twin.store.visit_record(twin.id, date)
-        declared = (rec["meta"].get("segmentation") or {}).get("observable_regions")
         return _Stored(
             date,
             rec["measurements"] or {},
-            observable_regions([str(v) for v in rec["volumes"]], declared),
+            stored_observable(rec["meta"], rec["volumes"]),
             bool(rec["meta"].get("synthetic")),
             rec["classification"],
         )

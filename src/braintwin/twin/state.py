@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from braintwin.measure import VisitMeasurements
     from braintwin.twin.model import TwinRef
 
-__all__ = ["SEGMENTATION_ROLE", "ModelStatus", "model_status", "segmentation_fingerprints"]
+__all__ = [
+    "SEGMENTATION_ROLE",
+    "ModelStatus",
+    "model_status",
+    "response_series",
+    "segmentation_fingerprints",
+]
 
 #: The name the store gives a visit's segmentation among its volumes (``visit_record``).
 SEGMENTATION_ROLE = "seg"
@@ -90,3 +97,19 @@ def model_status(ref: TwinRef) -> ModelStatus:
             True, seen_date, newest, f"visit(s) the model was built on are gone: {', '.join(gone)}"
         )
     return ModelStatus(False, seen_date, newest)
+
+
+def response_series(twin: TwinRef, upto: dt.date) -> list[VisitMeasurements]:
+    """The measured visits up to ``upto`` (shifted date), each with the regions it can show:
+    what ``assess_response`` judges the visit on ``upto`` from (RANO-style)."""
+    from braintwin.measure import VisitMeasurements, stored_observable
+
+    series = []
+    for d in twin.store.visit_dates(twin.id):
+        if d > upto:
+            break
+        rec = twin.store.visit_record(twin.id, d)
+        if rec["measurements"]:
+            seen = stored_observable(rec["meta"], rec["volumes"])
+            series.append(VisitMeasurements(str(d), rec["measurements"], seen))
+    return series

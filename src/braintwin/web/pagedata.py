@@ -43,7 +43,7 @@ def _response(series: list[Any]) -> dict[str, Any] | None:
 
 
 def _visits(store: Store, pid: str, volume_names: dict[str, list[str]]) -> list[dict[str, Any]]:
-    from braintwin.measure import VisitMeasurements, observable_regions
+    from braintwin.measure import VisitMeasurements, stored_observable
 
     out, series = [], []
     for date in store.visit_dates(pid):
@@ -57,8 +57,7 @@ def _visits(store: Store, pid: str, volume_names: dict[str, list[str]]) -> list[
         }
         rano = None
         if rec["measurements"]:
-            mods = [str(getattr(m, "value", m)) for m in rec["volumes"]]
-            seen = observable_regions(mods, (seg or {}).get("observable_regions"))
+            seen = stored_observable(meta, rec["volumes"])
             series.append(VisitMeasurements(str(date), rec["measurements"], seen))
             rano = _response(series)
         cls = rec.get("classification")
