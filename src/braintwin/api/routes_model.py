@@ -28,7 +28,7 @@ from braintwin.api.schemas import (
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow
 from braintwin.web.caching import cacheable_file
 
-__all__ = ["router"]
+__all__ = ["forecast_volume_row", "router"]
 
 router = APIRouter(tags=["model"])
 
@@ -87,6 +87,23 @@ def list_forecasts(pid: Pid, who: User, ctx: Ctx) -> list[ForecastOut]:
     return out
 
 
+def forecast_volume_row(
+    ctx: ServiceContext, pid: str, forecast_id: int, name: str
+) -> ArtifactVolumeRow | None:
+    """The stored map ``name`` of the patient's forecast ``forecast_id`` (None: no such map)."""
+    with ctx.db.reading() as s:
+        return s.scalar(
+            select(ArtifactVolumeRow)
+            .join(ArtifactRow, ArtifactRow.id == ArtifactVolumeRow.artifact_id)
+            .where(
+                ArtifactRow.id == forecast_id,
+                ArtifactRow.patient_id == pid,
+                ArtifactRow.kind == "forecast",
+                ArtifactVolumeRow.role == name,
+            )
+        )
+
+
 @router.get(
     "/patients/{pid}/forecasts/{forecast_id}/volumes/{name}",
     response_class=FileResponse,
@@ -104,17 +121,7 @@ def download_forecast_volume(
     """A forecast map (e.g. the probability of tumour presence) as NIfTI in twin space
     (strong ETag = the stored content hash; 304 when the client holds it)."""
     patient_access(ctx, who, pid, write=False)
-    with ctx.db.reading() as s:
-        row = s.scalar(
-            select(ArtifactVolumeRow)
-            .join(ArtifactRow, ArtifactRow.id == ArtifactVolumeRow.artifact_id)
-            .where(
-                ArtifactRow.id == forecast_id,
-                ArtifactRow.patient_id == pid,
-                ArtifactRow.kind == "forecast",
-                ArtifactVolumeRow.role == name,
-            )
-        )
+    row = forecast_volume_row(ctx, pid, forecast_id, name)
     if row is None:
         raise HTTPException(404, "no such forecast volume")
     path = (ctx.store.home / row.path).resolve()

@@ -24,6 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from braintwin.api import accounts
 from braintwin.api.context import ServiceContext
 from braintwin.api.deps import Ctx, Pid, RowId, User, VisitDate, patient_access
+from braintwin.api.routes_model import forecast_volume_row
+from braintwin.api.routes_visits import volume_name, volume_rows
 from braintwin.store.models import ArtifactRow, ArtifactVolumeRow, EventRow, VisitRow, VolumeRow
 from braintwin.store.objects import RENDITIONS_DIR
 from braintwin.web.caching import cacheable_file, etag_matches, not_modified
@@ -33,18 +35,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["viewer"])
 VolumeName = Annotated[str, PathParam(pattern=r"^[a-z0-9_:]{1,40}$")]
-_SLOT_NAMES = {
-    "image": "{}",
-    "seg": "segmentation",
-    "brain_mask": "brain_mask",
-    "extra": "extra:{}",
-}
-
-
-def _name(row: VolumeRow) -> str:
-    return _SLOT_NAMES.get(row.slot, row.slot).format(row.role)
-
-
 _FIRST_SHOWN = ("t1ce", "segmentation")  # what the patient page shows first
 _WARM_PATIENTS = 20
 
@@ -71,7 +61,7 @@ def _warm(ctx: ServiceContext, pids: list[str], names: tuple[str, ...] | None) -
                 (latest.c.patient_id == VisitRow.patient_id) & (latest.c.date == VisitRow.date),
             )
         ).all()
-    wanted = [r for r in rows if names is None or _name(r) in names]
+    wanted = [r for r in rows if names is None or volume_name(r) in names]
     warm_renditions(((ctx.store.home / r.path, r.sha256) for r in wanted), _cache_dir(ctx))
 
 
@@ -126,7 +116,7 @@ def _volume_names(ctx: ServiceContext, pid: str) -> dict[str, list[str]]:
         ).all()
     out: dict[str, list[str]] = {}
     for date, row in rows:
-        out.setdefault(str(date), []).append(_name(row))
+        out.setdefault(str(date), []).append(volume_name(row))
     return {d: sorted(v) for d, v in out.items()}
 
 
@@ -196,18 +186,7 @@ async def display_volume(
     await run_in_threadpool(patient_access, ctx, who, pid, write=False)
     day = _day(date)
 
-    def row() -> VolumeRow | None:
-        with ctx.db.reading() as s:
-            for r in s.scalars(
-                select(VolumeRow)
-                .join(VisitRow, VisitRow.id == VolumeRow.visit_id)
-                .where(VisitRow.patient_id == pid, VisitRow.date == day)
-            ):
-                if _name(r) == name:
-                    return r
-        return None
-
-    found = await run_in_threadpool(row)
+    found = (await run_in_threadpool(volume_rows, ctx, pid, day)).get(name)
     if found is None:
         raise HTTPException(404, "the visit has no such volume")
     safe = name.replace(":", "-")
@@ -221,20 +200,7 @@ async def display_forecast(
     """A forecast map (probability, mask) as a display rendition (see ``display_volume``)."""
     await run_in_threadpool(patient_access, ctx, who, pid, write=False)
 
-    def row() -> ArtifactVolumeRow | None:
-        with ctx.db.reading() as s:
-            return s.scalar(
-                select(ArtifactVolumeRow)
-                .join(ArtifactRow, ArtifactRow.id == ArtifactVolumeRow.artifact_id)
-                .where(
-                    ArtifactRow.id == forecast_id,
-                    ArtifactRow.patient_id == pid,
-                    ArtifactRow.kind == "forecast",
-                    ArtifactVolumeRow.role == name,
-                )
-            )
-
-    found = await run_in_threadpool(row)
+    found = await run_in_threadpool(forecast_volume_row, ctx, pid, forecast_id, name)
     if found is None:
         raise HTTPException(404, "no such forecast volume")
     fname = f"{pid}_forecast{forecast_id}_{name}.nii"

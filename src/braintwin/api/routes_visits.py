@@ -24,7 +24,7 @@ from braintwin.errors import NotFoundError
 from braintwin.store.models import VisitRow, VolumeRow
 from braintwin.web.caching import cacheable_file, etag_matches, not_modified
 
-__all__ = ["router"]
+__all__ = ["router", "volume_name", "volume_rows"]
 
 router = APIRouter(tags=["visits"])
 VolumeName = Annotated[
@@ -150,14 +150,27 @@ def visit_measurements(
     return dict(ctx.store.visit_record(pid, _date(date))["measurements"])
 
 
-def _volume_rows(ctx: ServiceContext, pid: str, date: dt.date) -> dict[str, VolumeRow]:
+_SLOT_NAMES = {
+    "image": "{}",
+    "seg": "segmentation",
+    "brain_mask": "brain_mask",
+    "extra": "extra:{}",
+}
+
+
+def volume_name(row: VolumeRow) -> str:
+    """A stored volume's name in the API (``t1ce``, ``segmentation``, ``extra:density``, …)."""
+    return _SLOT_NAMES.get(row.slot, row.slot).format(row.role)
+
+
+def volume_rows(ctx: ServiceContext, pid: str, date: dt.date) -> dict[str, VolumeRow]:
+    """The visit's stored volumes by API name (NotFoundError: no visit on that date)."""
     with ctx.db.reading() as s:
         visit = s.scalar(select(VisitRow).where(VisitRow.patient_id == pid, VisitRow.date == date))
         if visit is None:
             raise NotFoundError("no visit on that date")
         rows = s.scalars(select(VolumeRow).where(VolumeRow.visit_id == visit.id)).all()
-    names = {"image": "{}", "seg": "segmentation", "brain_mask": "brain_mask", "extra": "extra:{}"}
-    return {names.get(r.slot, r.slot).format(r.role): r for r in rows}
+    return {volume_name(r): r for r in rows}
 
 
 @router.get(
@@ -172,7 +185,7 @@ def list_volumes(
     patient_access(ctx, who, pid, write=False)
     return [
         VolumeOut(name=n, shape=r.shape, spacing_mm=r.spacing, modality=r.modality)
-        for n, r in sorted(_volume_rows(ctx, pid, _date(date)).items())
+        for n, r in sorted(volume_rows(ctx, pid, _date(date)).items())
     ]
 
 
@@ -194,7 +207,7 @@ def download_volume(
     visit was resampled to); the file carries no identifier, its name only the pseudonym.
     The strong ETag is the stored content hash: a client holding it gets a 304."""
     patient_access(ctx, who, pid, write=False)
-    row = _volume_rows(ctx, pid, _date(date)).get(name)
+    row = volume_rows(ctx, pid, _date(date)).get(name)
     if row is not None and etag_matches(request, row.sha256):
         return not_modified(row.sha256)
     if row is None:
