@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from braintwin.calibrate.grid import ReducedGrid, make_reduced_grid
+from braintwin.calibrate.grid import ReducedGrid, coarsen_preserving, make_reduced_grid
 from braintwin.calibrate.likelihood import ObservationModel, log_likelihood
 from braintwin.errors import InputError
 from braintwin.growth import (
@@ -208,7 +208,7 @@ class ReducedProblem:
 
     def initial(self, params: GrowthParameters) -> Volume:
         """Initial density on the coarse grid: the profile ``params`` grow (``growth.profile``)
-        on the fine crop, zero outside the brain, block-averaged."""
+        on the fine crop, zero outside the brain, coarsened keeping mass and visible volumes."""
         if self.geometry is None:
             raise InputError("reduced problem was not built with ReducedProblem.build")
         th = self.thresholds
@@ -220,11 +220,10 @@ class ReducedProblem:
             th.flair,
             grid_mm=min(self.grid.spacing),
         )
-        dens = dens * self.box_brain
-        f = self.grid.factors
-        n = self.grid.shape
-        u = np.asarray(dens, np.float32).reshape(n[0], f[0], n[1], f[1], n[2], f[2])
-        u = np.clip(u.mean(axis=(1, 3, 5)), 0.0, 1.0) * self.domain.mask
+        # Mass- and volume-preserving, not a block mean: a thin rim must still be visible at
+        # day 0 on the coarse grid.
+        u = coarsen_preserving(dens * self.box_brain, self.grid.factors)
+        u = np.clip(u, 0.0, 1.0) * self.domain.mask
         return Volume(u.astype(np.float32), self.grid.affine, Modality.DENSITY)
 
     @property

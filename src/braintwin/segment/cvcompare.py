@@ -39,6 +39,7 @@ __all__ = [
     "load_case",
     "loo_table",
     "score_grid",
+    "score_labels",
     "score_variant",
     "variant_grid",
 ]
@@ -111,12 +112,19 @@ def score_variant(
     labels = labels_from_probabilities(
         probs, thresholds or case.thresholds, case.spacing, t1ce_z=case.t1ce_z, params=params
     )
+    return score_labels(labels, case.ref, case.spacing, hd95)
+
+
+def score_labels(
+    labels: np.ndarray, ref: np.ndarray, spacing: tuple[float, float, float], hd95: bool = True
+) -> dict[str, Any]:
+    """Dice (and HD95 mm if asked; None where a mask is empty) per region of BraTS labels."""
     row: dict[str, Any] = {"dice": {}, "hd95_mm": {}}
     for r in REGIONS:
-        a, b = region_mask(labels, r), region_mask(case.ref, r)
+        a, b = region_mask(labels, r), region_mask(ref, r)
         row["dice"][r] = dice(a, b)
         if hd95:
-            h = hausdorff(a, b, case.spacing, 95.0)
+            h = hausdorff(a, b, spacing, 95.0)
             row["hd95_mm"][r] = None if not np.isfinite(h) else h
     return row
 
