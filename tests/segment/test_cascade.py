@@ -139,3 +139,23 @@ def test_training_is_seeded_and_learns_a_shifted_boundary() -> None:
     before = 2 * (first > 0.5).sum() / ((first > 0.5).sum() + truth.sum())
     after = 2 * ((p > 0.5) & truth).sum() / ((p > 0.5).sum() + truth.sum())
     assert after > before + 0.05
+
+
+def test_relative_intensities_put_tissue_at_zero_and_tumour_at_one() -> None:
+    from braintwin.segment.cascade import relative_intensities
+
+    probs = np.zeros((3, 10, 10, 10), np.float32)
+    probs[:, 3:7, 3:7, 3:7] = 0.9  # tumour (and enhancing) per the first stage
+    z = np.full((10, 10, 10), 0.5, np.float32)
+    z[3:7, 3:7, 3:7] = 2.5
+    z[0] = 0.0  # outside the brain stays 0
+    r = relative_intensities(z, Modality.FLAIR, probs)
+    assert r[5, 5, 5] == pytest.approx(1.0) and r[8, 8, 8] == pytest.approx(0.0)
+    assert not r[0].any()
+    # A dark tumour (T1) maps to 1 as well; without contrast the values are only shifted.
+    t1 = np.where(z == 2.5, -1.5, z)
+    assert relative_intensities(t1, Modality.T1, probs)[5, 5, 5] == pytest.approx(1.0)
+    flat = np.full((10, 10, 10), 0.5, np.float32)
+    np.testing.assert_allclose(relative_intensities(flat, Modality.T1, probs), 0.0)
+    # No tumour found: nothing to measure against, the z-scores come back unchanged.
+    assert relative_intensities(z, Modality.T1, np.zeros_like(probs)) is z
