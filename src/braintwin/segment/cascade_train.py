@@ -49,11 +49,10 @@ from braintwin.segment.cascade import (
     refine_probabilities,
     save_cascade,
 )
-from braintwin.segment.crossval import load_cached
+from braintwin.segment.crossval import load_cached, upsample_cached
 from braintwin.segment.cvcompare import REGIONS, folds_of, score_labels, summarise
 from braintwin.segment.data import (
     CHANNELS,
-    Prepared,
     brain_mask_of,
     extract,
     load_brats_case,
@@ -61,6 +60,7 @@ from braintwin.segment.data import (
 )
 from braintwin.segment.postprocess import SHIPPED, PostProcessing, labels_from_probabilities
 from braintwin.segment.regions import labels_to_regions
+from braintwin.segment.train import warmup_cosine
 from braintwin.types.volume import Modality
 
 __all__ = ["CascadeConfig", "FullCase", "Sample", "evaluate_case", "load_full", "train_cascade"]
@@ -120,25 +120,19 @@ def load_full(
     data_dir: Path, cache_dir: Path, name: str, tag: str, thresholds: dict[str, float]
 ) -> FullCase:
     """Load a case and upsample its cached out-of-fold probabilities with the shipped code."""
-    from braintwin.segment.infer import upsample
-
     vols, seg = load_brats_case(data_dir / name, TAGS[tag])
     if seg is None:
         raise InputError(f"case folder {name} has no *_seg reference")
     arrays = {m: np.asarray(v.data) for m, v in vols.items()}
     brain = brain_mask_of(list(arrays.values()))
     cached = load_cached(cache_dir / f"{name}.{tag}.npz")
-    shape = tuple(int(s) for s in cached["shape"])
-    f = tuple(int(v) for v in cached["factors"])
-    prep = Prepared(np.zeros(0), cached["box"], f, shape, ())  # type: ignore[arg-type]
-    low = torch.from_numpy(cached[FLIPS_KEY].astype(np.float32))[None]
     return FullCase(
         name=name,
         tag=tag,
         arrays=arrays,
         brain=brain,
         spacing=next(iter(vols.values())).spacing,
-        probs=upsample(low, prep, brain),
+        probs=upsample_cached(cached, FLIPS_KEY, brain),
         ref=np.asarray(seg.data),
         thresholds=thresholds,
     )
@@ -210,11 +204,7 @@ def train_cascade(
     running = float("nan")
     full, pair = samples["all"], samples.get("flair_t1ce", [])
     for step in range(config.steps):
-        if step < config.warmup_steps:
-            lr = config.lr * (step + 1) / config.warmup_steps
-        else:
-            t = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-            lr = config.lr * 0.5 * (1 + math.cos(math.pi * t))
+        lr = warmup_cosine(step, config.steps, config.warmup_steps, config.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         xs, ys = [], []

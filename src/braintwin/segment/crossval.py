@@ -25,7 +25,14 @@ from braintwin.errors import ConfigurationError, InputError
 from braintwin.segment.data import brain_mask_of, load_brats_case, prepare_input
 from braintwin.types.volume import Modality
 
-__all__ = ["FoldMember", "cache_case", "cache_folds", "fold_members", "load_cached"]
+__all__ = [
+    "FoldMember",
+    "cache_case",
+    "cache_folds",
+    "fold_members",
+    "load_cached",
+    "upsample_cached",
+]
 
 #: Flip combinations of the mirrored test-time augmentation that is cached beside no-TTA.
 TTA_FLIPS = 8
@@ -115,6 +122,19 @@ def load_cached(path: Path) -> dict[str, np.ndarray]:
     """The arrays of one cached case (``p1``, ``p4``, ``p8``, ``box``, ``factors``, ``shape``)."""
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+def upsample_cached(cached: dict[str, np.ndarray], key: str, brain: np.ndarray) -> np.ndarray:
+    """Cached network-grid probabilities ``key`` on the case's own grid (the shipped upsampling)."""
+    import torch
+
+    from braintwin.segment.data import Prepared
+    from braintwin.segment.infer import upsample
+
+    shape = tuple(int(s) for s in cached["shape"])
+    f = tuple(int(v) for v in cached["factors"])
+    prep = Prepared(np.zeros(0), cached["box"], f, shape, ())  # type: ignore[arg-type]
+    return upsample(torch.from_numpy(cached[key].astype(np.float32))[None], prep, brain)
 
 
 def cache_folds(

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from braintwin.errors import InputError
-from braintwin.segment.crossval import load_cached
-from braintwin.segment.data import Prepared, brain_mask_of, load_brats_case, zscore_in_mask
+from braintwin.segment.crossval import load_cached, upsample_cached
+from braintwin.segment.data import brain_mask_of, load_brats_case, zscore_in_mask
 from braintwin.segment.metrics import dice, hausdorff
 from braintwin.segment.postprocess import PostProcessing, labels_from_probabilities
 from braintwin.types.labels import region_mask
@@ -64,9 +64,6 @@ def load_case(
     data_dir: Path, cache_dir: Path, name: str, tag: str, thresholds: dict[str, float]
 ) -> CaseData:
     """Load a cached case for one modality set (``tag``: "all" or "flair_t1ce")."""
-    import torch
-
-    from braintwin.segment.infer import upsample
 
     mods = None if tag == "all" else (Modality.FLAIR, Modality.T1CE)
     vols, seg = load_brats_case(data_dir / name, mods)
@@ -76,13 +73,7 @@ def load_case(
     brain = brain_mask_of(list(arrays.values()))
     spacing = next(iter(vols.values())).spacing
     cached = load_cached(cache_dir / f"{name}.{tag}.npz")
-    shape = tuple(int(s) for s in cached["shape"])
-    f = tuple(int(v) for v in cached["factors"])
-    prep = Prepared(np.zeros(0), cached["box"], f, shape, ())  # type: ignore[arg-type]
-    full = {
-        k: upsample(torch.from_numpy(cached[k].astype(np.float32))[None], prep, brain)
-        for k in ("p1", "p4", "p8")
-    }
+    full = {k: upsample_cached(cached, k, brain) for k in ("p1", "p4", "p8")}
     ref = np.asarray(seg.data)
     keep = (ref > 0) | np.any([p[0] >= 0.1 for p in full.values()], axis=0)
     idx = np.argwhere(keep)

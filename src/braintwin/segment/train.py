@@ -31,7 +31,7 @@ from braintwin.segment.data import (
     prepare_target,
 )
 
-__all__ = ["TrainConfig", "fold_split", "train_segmenter"]
+__all__ = ["TrainConfig", "fold_split", "train_segmenter", "warmup_cosine"]
 
 Log = Callable[[str, float], None]
 
@@ -54,6 +54,14 @@ class TrainConfig:
     network_kwargs: dict[str, Any] = field(default_factory=lambda: {"init_filters": 8})
     #: Start from these weights (a second training stage) instead of a random initialisation.
     init: str | None = None
+
+
+def warmup_cosine(step: int, steps: int, warmup: int, lr: float) -> float:
+    """Learning rate at ``step``: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    return lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def fold_split(n: int, folds: int, fold: int, seed: int) -> tuple[list[int], list[int]]:
@@ -156,10 +164,7 @@ def train_segmenter(
     steps = max(1, math.ceil(config.epochs * len(data) / config.batch))
 
     def lr_at(step: int) -> float:
-        if step < config.warmup_steps:
-            return config.lr * (step + 1) / config.warmup_steps
-        t = (step - config.warmup_steps) / max(1, steps - config.warmup_steps)
-        return config.lr * 0.5 * (1 + math.cos(math.pi * t))
+        return warmup_cosine(step, steps, config.warmup_steps, config.lr)
 
     running = float("nan")
     for step in range(steps):
