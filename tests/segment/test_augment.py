@@ -6,12 +6,18 @@ import numpy as np
 import torch
 
 from braintwin.segment.augment import (
+    AUGMENTATIONS,
     RandomAugment,
     affine_warp,
+    bias_field,
+    contrast,
     drop_channels,
     flip,
     gamma,
     intensity,
+    simulate_thick_slices,
+    smooth_noise,
+    thick_slices,
 )
 
 
@@ -70,3 +76,75 @@ def test_random_augment_is_seeded_and_never_drops_everything(rng: np.random.Gene
     kept = [aug.channels_kept() for _ in range(200)]
     assert all(any(k) for k in kept)
     assert any(not all(k) for k in kept)
+
+
+def test_thick_slices_known_answers() -> None:
+    # Slices 1..6 averaged in pairs are 1.5, 3.5, 5.5; linear interpolation back to 6 slices
+    # (sample centres at 0.25, 0.75, ... of a coarse slice) gives 1.5, 2, 3, 4, 5, 5.5.
+    x = torch.arange(1.0, 7.0).view(1, 1, 1, 6)
+    assert torch.allclose(thick_slices(x, 2, 2)[0, 0, 0], torch.tensor([1.5, 2, 3, 4, 5, 5.5]))
+    assert torch.equal(thick_slices(x, 2, 1), x)
+    # A slice-constant volume is unchanged along the other axes; a ramp stays a ramp inside.
+    ramp = torch.arange(1.0, 13.0).view(1, 1, 1, 12).expand(2, 3, 4, 12).contiguous()
+    out = thick_slices(ramp, 2, 3)
+    assert torch.allclose(out[..., 3:9], ramp[..., 3:9], atol=1e-5)
+    # Background stays background (the brain outline is kept).
+    ramp[:, 0] = 0
+    assert torch.all(thick_slices(ramp, 1, 2)[:, 0] == 0)
+
+
+def test_simulate_thick_slices_on_a_1mm_volume() -> None:
+    # A 1 mm plate one slice thick smeared over 5 mm slices keeps its total signal (mass).
+    vol = np.ones((6, 6, 20), np.float32)
+    vol[:, :, 10] = 11.0
+    out = simulate_thick_slices(vol, 1.0, 5.0)
+    assert out.shape == vol.shape and out.dtype == vol.dtype
+    assert out[..., 10].max() < 11.0 and out[..., 8].max() > 1.0
+    assert np.isclose(out.sum(), vol.sum(), rtol=0.05)
+    assert simulate_thick_slices(vol, 1.0, 1.2) is vol  # thinner than 1.5 voxels: untouched
+
+
+def test_contrast_and_bias_field_keep_range_and_background(rng: np.random.Generator) -> None:
+    x, _ = _xy(rng)
+    x[:, :3] = 0
+    assert torch.allclose(contrast(x, torch.ones(4)), x, atol=1e-5)
+    c = contrast(x, torch.full((4,), 1.5))
+    for ch in range(4):
+        inside = x[ch] != 0
+        assert c[ch][inside].max() <= x[ch][inside].max() + 1e-6
+        assert c[ch][inside].min() >= x[ch][inside].min() - 1e-6
+    assert torch.all(c[:, :3] == 0)
+    assert torch.allclose(bias_field(x, torch.zeros_like(x)), x, atol=1e-6)
+    b = bias_field(x, torch.full_like(x, float(np.log(2.0))))
+    for ch in range(4):  # a uniform field doubles the distance from the darkest voxel
+        inside = x[ch] != 0
+        lo = x[ch][inside].min()
+        assert torch.allclose(b[ch][inside] - lo, 2 * (x[ch][inside] - lo), atol=1e-5)
+    assert torch.all(b[:, :3] == 0)
+
+
+def test_smooth_noise_interpolates_its_control_values() -> None:
+    coarse = torch.zeros(1, 2, 2, 2)
+    coarse[0, 1] = 1.0
+    field = smooth_noise(coarse, (5, 3, 3))
+    assert torch.allclose(field[0, :, 0, 0], torch.tensor([0, 0.25, 0.5, 0.75, 1.0]))
+
+
+def test_elastic_zero_displacement_is_identity(rng: np.random.Generator) -> None:
+    x, y = _xy(rng)
+    xi, yi = affine_warp(x, y, (0.0, 0.0, 0.0), 1.0, torch.zeros(12, 12, 12, 3))
+    assert torch.allclose(xi, x, atol=1e-5) and torch.allclose(yi, y, atol=1e-5)
+
+
+def test_standard_preset_keeps_the_random_stream(rng: np.random.Generator) -> None:
+    """The new transforms draw nothing at probability 0: old recipes reproduce exactly."""
+    x, y = _xy(rng)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    RandomAugment(a)(x, y)
+    RandomAugment(b, **AUGMENTATIONS["standard"])(x, y)
+    assert a.random() == b.random()
+    strong = RandomAugment(np.random.default_rng(3), **AUGMENTATIONS["strong"])
+    for _ in range(20):
+        ox, oy = strong(x, y)
+        assert ox.shape == x.shape and oy.shape == y.shape
+        assert torch.isfinite(ox).all() and float(oy.min()) >= -1e-6

@@ -64,3 +64,43 @@ def test_cached_prediction_reproduces_the_recorded_cv(brats_case: Path, tmp_path
     want = next(c for c in old["unet"]["cases"] if c["case"] == brats_case.name)["dice"]
     for r in ("WT", "TC", "ET"):
         assert row["dice"][r] == pytest.approx(want[r], abs=2e-3)
+
+
+def _fake_cache(folder: Path, held_out: list[list[str]], value: float, box: int = 0) -> None:
+    folder.mkdir()
+    members = [{"index": i, "held_out": h, "thresholds": {}} for i, h in enumerate(held_out)]
+    (folder / "folds.json").write_text(json.dumps({"members": members, "slice_mm": None}))
+    probs = np.full((3, 2, 2, 2), value, dtype=np.float16)
+    np.savez_compressed(
+        folder / "c1.all.npz",
+        p1=probs,
+        p4=probs,
+        p8=probs,
+        box=np.array([[box, 4]] * 3),
+        factors=np.array([2, 2, 2]),
+        shape=np.array([4, 4, 4]),
+    )
+
+
+def test_averaged_caches_are_the_mean_prediction_on_the_same_folds(tmp_path: Path) -> None:
+    from braintwin.errors import InputError
+    from braintwin.segment.crossval import average_caches, load_cached
+
+    _fake_cache(tmp_path / "a", [["c1"], ["c2"]], 0.2)
+    _fake_cache(tmp_path / "b", [["c1"], ["c2"]], 0.6)
+    assert average_caches([tmp_path / "a", tmp_path / "b"], tmp_path / "ab") == 1
+    mean = load_cached(tmp_path / "ab" / "c1.all.npz")
+    for key in ("p1", "p4", "p8"):
+        np.testing.assert_allclose(mean[key].astype(np.float32), 0.4, atol=1e-3)
+    assert mean["p1"].dtype == np.float16
+    folds = json.loads((tmp_path / "ab" / "folds.json").read_text())
+    assert len(folds["averaged"]) == 2
+
+    _fake_cache(tmp_path / "other_folds", [["c2"], ["c1"]], 0.6)
+    with pytest.raises(InputError, match="other folds"):
+        average_caches([tmp_path / "a", tmp_path / "other_folds"], tmp_path / "x")
+    _fake_cache(tmp_path / "other_box", [["c1"], ["c2"]], 0.6, box=1)
+    with pytest.raises(InputError, match="cropped"):
+        average_caches([tmp_path / "a", tmp_path / "other_box"], tmp_path / "y")
+    with pytest.raises(ConfigurationError):
+        average_caches([tmp_path / "a"], tmp_path / "z")

@@ -65,6 +65,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Comma-separated case names (default: all).")
         ] = None,
         threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+        slice_mm: Annotated[
+            float | None,
+            typer.Option(
+                help="Degrade every sequence to this axial slice thickness first (e.g. 5: "
+                "a clinical 2D protocol); the reference labels are untouched."
+            ),
+        ] = None,
     ) -> None:
         """Dice and HD95 (WT/TC/ET) against the *_seg files; JSON on the last line."""
         from braintwin.segment.data import list_brats_cases
@@ -87,6 +94,7 @@ def register(app: typer.Typer) -> None:
                 modalities=_parse_modalities(modalities),
                 weights=weights,
                 progress=update,
+                slice_mm=slice_mm,
             )
         _summary_table(result)
         emit_json(result)
@@ -110,6 +118,13 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="Continue from these weights (same fold).")
         ] = None,
         lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 2e-3,
+        augment: Annotated[
+            str,
+            typer.Option(
+                help="Augmentation preset: standard, or strong (adds elastic, contrast, "
+                "bias field and thick slices)."
+            ),
+        ] = "standard",
     ) -> None:
         """Train the segmentation network (seeded); with --folds > 1 evaluate the held-out fold."""
         from braintwin.segment.train import TrainConfig, train_segmenter
@@ -122,6 +137,7 @@ def register(app: typer.Typer) -> None:
             threads=threads,
             lr=lr,
             init=None if init is None else str(init),
+            augment=augment,
         )
         summary = train_segmenter(data_dir, out, config, log=_log)
         result: dict[str, Any] = {

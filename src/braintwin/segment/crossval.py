@@ -7,7 +7,11 @@ probabilities are cached per case (without and with mirrored test-time augmentat
 every modality set asked for), so post-processing variants can be compared on the same folds
 without running a network again (:mod:`braintwin.segment.cvcompare`).
 
-Run: ``python -m braintwin.segment.crossval DATA_DIR CACHE_DIR [--modalities flair,t1ce]``.
+Run: ``python -m braintwin.segment.crossval DATA_DIR CACHE_DIR [--weights W] [--slice-mm 5]``
+(``--slice-mm``: every sequence degraded to that axial slice thickness first, recorded in
+``folds.json`` so that :mod:`braintwin.segment.cvcompare` degrades the same way).
+``--average A B`` writes CACHE_DIR as the mean of two or more caches made with the same folds
+instead: the cross-validation of the ensemble of their fold members, without running a network.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import numpy as np
 
 from braintwin.errors import ConfigurationError, InputError
 from braintwin.segment.data import brain_mask_of, load_brats_case, prepare_input
+from braintwin.segment.evaluate import thicken
 from braintwin.types.volume import Modality
 
 __all__ = [
     "FoldMember",
+    "average_caches",
     "cache_case",
     "cache_folds",
     "fold_members",
@@ -80,7 +86,11 @@ def _member_model(payload: dict[str, Any], index: int) -> Any:
 
 
 def cache_case(
-    case_dir: Path, model: Any, modalities: tuple[Modality, ...] | None, out: Path
+    case_dir: Path,
+    model: Any,
+    modalities: tuple[Modality, ...] | None,
+    out: Path,
+    slice_mm: float | None = None,
 ) -> dict[str, float]:
     """Predict one case without and with TTA on the network grid; write ``out`` (.npz)."""
     from braintwin.segment.infer import _forward
@@ -88,6 +98,8 @@ def cache_case(
     vols, seg = load_brats_case(case_dir, modalities)
     if seg is None:
         raise InputError(f"case folder {case_dir.name} has no *_seg reference")
+    if slice_mm is not None:
+        vols = thicken(vols, slice_mm)
     arrays = {m: np.asarray(v.data) for m, v in vols.items()}
     brain = brain_mask_of(list(arrays.values()))
     prep = prepare_input(arrays, brain, next(iter(vols.values())).spacing)
@@ -142,13 +154,14 @@ def cache_folds(
     cache_dir: Path,
     weights: Path,
     modality_sets: dict[str, tuple[Modality, ...] | None],
+    slice_mm: float | None = None,
 ) -> dict[str, Any]:
     """Cache every member's predictions of its held-out cases; returns the timing record."""
     from braintwin.segment.network import read_weights
 
     payload = read_weights(weights)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"members": [], "timing": {}}
+    record: dict[str, Any] = {"members": [], "timing": {}, "slice_mm": slice_mm}
     for member in fold_members(payload):
         model = _member_model(payload, member.index)
         record["members"].append(
@@ -163,10 +176,46 @@ def cache_folds(
                 out = cache_dir / f"{case}.{tag}.npz"
                 if out.is_file():
                     continue
-                record["timing"][f"{case}.{tag}"] = cache_case(data_dir / case, model, mods, out)
+                record["timing"][f"{case}.{tag}"] = cache_case(
+                    data_dir / case, model, mods, out, slice_mm
+                )
                 print(case, tag, record["timing"][f"{case}.{tag}"], flush=True)
     (cache_dir / "folds.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def average_caches(sources: list[Path], cache_dir: Path) -> int:
+    """Write the mean probabilities of caches made on the same folds; returns cases written.
+
+    Averaging the out-of-fold probabilities of two fold ensembles is exactly the out-of-fold
+    prediction of their union (each case still predicted only by networks that never saw it).
+    """
+    if len(sources) < 2:
+        raise ConfigurationError("--average needs two or more cache folders", "name each one")
+    first = sources[0]
+    folds = json.loads((first / "folds.json").read_text())
+    for other in sources[1:]:
+        held = json.loads((other / "folds.json").read_text())
+        if [m["held_out"] for m in held["members"]] != [m["held_out"] for m in folds["members"]]:
+            raise InputError(
+                f"{other} was cached with other folds than {first}",
+                "average only caches of ensembles trained on the same folds",
+            )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    folds["averaged"] = [str(s) for s in sources]
+    (cache_dir / "folds.json").write_text(json.dumps(folds, indent=1))
+    written = 0
+    for path in sorted(first.glob("*.npz")):
+        parts = [load_cached(src / path.name) for src in sources]
+        if any(not np.array_equal(p["box"], parts[0]["box"]) for p in parts):
+            raise InputError(f"{path.name}: the caches cropped this case differently", "re-cache")
+        out = dict(parts[0])
+        for key in ("p1", "p4", "p8"):
+            mean = np.mean([p[key].astype(np.float32) for p in parts], axis=0)
+            out[key] = mean.astype(parts[0][key].dtype)
+        np.savez_compressed(cache_dir / path.name, **out)  # type: ignore[arg-type]
+        written += 1
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,13 +228,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("cache_dir", type=Path)
     ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--slice-mm", type=float, default=None)
+    ap.add_argument("--average", type=Path, nargs="+", default=None, metavar="CACHE")
     args = ap.parse_args(argv)
+    if args.average:
+        print("averaged", average_caches(args.average, args.cache_dir), "cases")
+        return
     torch.set_num_threads(args.threads)
     sets: dict[str, tuple[Modality, ...] | None] = {
         "all": None,
         "flair_t1ce": (Modality.FLAIR, Modality.T1CE),
     }
-    cache_folds(args.data_dir, args.cache_dir, args.weights, sets)
+    cache_folds(args.data_dir, args.cache_dir, args.weights, sets, args.slice_mm)
 
 
 if __name__ == "__main__":

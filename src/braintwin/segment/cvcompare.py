@@ -28,6 +28,7 @@ import numpy as np
 from braintwin.errors import InputError
 from braintwin.segment.crossval import load_cached, upsample_cached
 from braintwin.segment.data import brain_mask_of, load_brats_case, zscore_in_mask
+from braintwin.segment.evaluate import thicken
 from braintwin.segment.metrics import dice, hausdorff
 from braintwin.segment.postprocess import PostProcessing, labels_from_probabilities
 from braintwin.types.labels import region_mask
@@ -61,14 +62,24 @@ class CaseData:
 
 
 def load_case(
-    data_dir: Path, cache_dir: Path, name: str, tag: str, thresholds: dict[str, float]
+    data_dir: Path,
+    cache_dir: Path,
+    name: str,
+    tag: str,
+    thresholds: dict[str, float],
+    slice_mm: float | None = None,
 ) -> CaseData:
-    """Load a cached case for one modality set (``tag``: "all" or "flair_t1ce")."""
+    """Load a cached case for one modality set (``tag``: "all" or "flair_t1ce").
+
+    ``slice_mm`` degrades the sequences as the cache's predictions were made (``folds.json``).
+    """
 
     mods = None if tag == "all" else (Modality.FLAIR, Modality.T1CE)
     vols, seg = load_brats_case(data_dir / name, mods)
     if seg is None:
         raise InputError(f"case folder {name} has no *_seg reference")
+    if slice_mm is not None:
+        vols = thicken(vols, slice_mm)
     arrays = {m: np.asarray(v.data) for m, v in vols.items()}
     brain = brain_mask_of(list(arrays.values()))
     spacing = next(iter(vols.values())).spacing
@@ -243,12 +254,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("cache_dir", type=Path)
     ap.add_argument("out", type=Path)
+    ap.add_argument(
+        "--quick", action="store_true", help="only the TTA rows and the fixed pipelines"
+    )
     args = ap.parse_args(argv)
-    result: dict[str, Any] = {}
+    slice_mm = json.loads((args.cache_dir / "folds.json").read_text()).get("slice_mm")
+    result: dict[str, Any] = {"slice_mm": slice_mm}
     shipped_flips = f"p{SHIPPED_FLIPS}"
     for tag in ("all", "flair_t1ce"):
         cases = [
-            load_case(args.data_dir, args.cache_dir, n, tag, t) for n, t in folds_of(args.cache_dir)
+            load_case(args.data_dir, args.cache_dir, n, tag, t, slice_mm)
+            for n, t in folds_of(args.cache_dir)
         ]
         fixed = {
             "shipped": (shipped_flips, SHIPPED),
@@ -256,7 +272,9 @@ def main(argv: list[str] | None = None) -> None:
             "no TTA + refinement": ("p1", SHIPPED),
         }
         grid = (
-            variant_grid() if tag == "all" else {k: variant_grid()[k] for k in ("p1", "p4", "p8")}
+            variant_grid()
+            if tag == "all" and not args.quick
+            else {k: variant_grid()[k] for k in ("p1", "p4", "p8")}
         )
         dices = score_grid(cases, grid)
         result[tag] = loo_table(cases, dices, grid, fixed)

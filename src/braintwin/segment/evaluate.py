@@ -21,9 +21,9 @@ from braintwin.segment.api import Progress, segment_volumes
 from braintwin.segment.data import load_brats_case
 from braintwin.segment.metrics import dice, hausdorff
 from braintwin.types.labels import region_mask
-from braintwin.types.volume import Modality
+from braintwin.types.volume import Modality, Volume
 
-__all__ = ["REGIONS", "evaluate_cases", "score_case"]
+__all__ = ["REGIONS", "evaluate_cases", "score_case", "thicken"]
 
 REGIONS: tuple[str, str, str] = ("WT", "TC", "ET")
 
@@ -46,6 +46,16 @@ def score_case(
     return row
 
 
+def thicken(volumes: dict[Modality, Volume], slice_mm: float) -> dict[Modality, Volume]:
+    """Every volume as if acquired with ``slice_mm`` axial (third-axis) slices."""
+    from braintwin.segment.augment import simulate_thick_slices
+
+    return {
+        m: v.with_data(simulate_thick_slices(np.asarray(v.data), v.spacing[2], slice_mm))
+        for m, v in volumes.items()
+    }
+
+
 def _mean(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return round(float(np.mean(vals)), 4) if vals else None
@@ -58,11 +68,15 @@ def evaluate_cases(
     modalities: tuple[Modality, ...] | None = None,
     weights: Path | None = None,
     progress: Progress | None = None,
+    slice_mm: float | None = None,
 ) -> dict[str, Any]:
     """Segment every case and score it against its ``*_seg`` file.
 
-    Returns the DESIGN.md evaluation dict, plus ``method``, ``modalities`` and
-    ``peak_rss_mb`` (max resident memory of this process so far, MB).
+    ``slice_mm`` degrades every input sequence to that axial slice thickness first
+    (:func:`braintwin.segment.augment.simulate_thick_slices`; the reference is untouched), a
+    stand-in for clinical 2D protocols. Returns the DESIGN.md evaluation dict, plus
+    ``method``, ``modalities``, ``slice_mm`` and ``peak_rss_mb`` (max resident memory of this
+    process so far, MB).
     """
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []
@@ -74,6 +88,8 @@ def evaluate_cases(
             raise InputError(
                 f"case folder {case.name} has no *_seg reference", "add CASE_seg.nii.gz"
             )
+        if slice_mm is not None:
+            volumes = thicken(volumes, slice_mm)
         t0 = time.perf_counter()
         seg = segment_volumes(volumes, method=method, weights=weights)
         sec = time.perf_counter() - t0
@@ -89,6 +105,7 @@ def evaluate_cases(
         "n": len(rows),
         "method": method,
         "modalities": [m.value for m in modalities] if modalities else "all",
+        "slice_mm": slice_mm,
         "dice": {r: _mean([row["dice"][r] for row in rows]) for r in REGIONS},
         "hd95_mm": {r: _mean([row["hd95_mm"][r] for row in rows]) for r in REGIONS},
         "seconds_per_case": round(float(np.mean(seconds)), 2) if seconds else None,

@@ -3,11 +3,12 @@
 Recipe: all cases are prepared once at ~2 mm (:func:`braintwin.segment.data.prepare_input`);
 each step draws ``batch`` 48³ patches, one third centred on a tumour voxel and the rest on a
 random brain voxel (foreground over-sampling as in nnU-Net, Isensee et al. 2021), augments them
-(:class:`RandomAugment`, with modality dropout) and minimises Dice + BCE on the three region
-channels (MONAI ``DiceLoss`` + ``BCEWithLogitsLoss``, sigmoid outputs). AdamW with linear
-warm-up then cosine decay. An "epoch" is one patch per training case. Everything random comes
-from ``seed``. Afterwards the per-region probability thresholds are chosen on the training
-cases (:mod:`braintwin.segment.thresholds`).
+(:class:`RandomAugment`, with modality dropout; the ``"strong"`` preset of
+:data:`AUGMENTATIONS` adds elastic warps, contrast, bias fields and simulated thick slices) and
+minimises Dice + BCE on the three region channels (MONAI ``DiceLoss`` + ``BCEWithLogitsLoss``,
+sigmoid outputs). AdamW with linear warm-up then cosine decay. An "epoch" is one patch per
+training case. Everything random comes from ``seed``. Afterwards the per-region probability
+thresholds are chosen on the training cases (:mod:`braintwin.segment.thresholds`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,12 @@ class TrainConfig:
     threads: int = 2
     network: str = "segresnet"
     network_kwargs: dict[str, Any] = field(default_factory=lambda: {"init_filters": 8})
-    #: Start from these weights (a second training stage) instead of a random initialisation.
+    #: Start from these weights (a second training stage) instead of a random initialisation:
+    #: a single network of the same fold, or a fold ensemble (the member that held out this
+    #: fold's cases is taken, so a shipped ensemble can be trained further without leaking).
     init: str | None = None
+    #: Augmentation preset (:data:`braintwin.segment.augment.AUGMENTATIONS`).
+    augment: str = "standard"
 
 
 def warmup_cosine(step: int, steps: int, warmup: int, lr: float) -> float:
@@ -118,6 +123,33 @@ def _patch(
     return extract(x, box), extract(y, box)
 
 
+def _initial_state(path: Path, held_out: list[str]) -> dict[str, Any]:
+    """The float32 state of ``path`` for the fold that holds out ``held_out``.
+
+    A fold ensemble contributes the member that never saw those cases; anything else must
+    have been trained on exactly this fold.
+    """
+    import torch
+
+    from braintwin.checkpoint import cast_floats
+    from braintwin.segment.network import read_weights
+
+    start = read_weights(path)
+    if "members" in start:
+        members = start["info"].get("ensemble_of", [])
+        for state, member in zip(start["members"], members, strict=False):
+            if list(member.get("held_out_cases") or []) == held_out:
+                return cast_floats(state, torch.float32)
+        problem = "no member of the --init ensemble held out this fold's cases"
+    else:
+        if list(start["info"].get("held_out_cases", [])) == held_out:
+            return dict(start["state_dict"])
+        problem = "the --init weights were trained on a different fold"
+    raise ConfigurationError(
+        problem, "continue a fold only from weights of the same --folds/--fold/--seed"
+    )
+
+
 def train_segmenter(
     data_dir: Path, out: Path, config: TrainConfig, log: Log | None = None
 ) -> dict[str, Any]:
@@ -129,7 +161,7 @@ def train_segmenter(
     import torch
     from monai.losses import DiceLoss
 
-    from braintwin.segment.augment import RandomAugment
+    from braintwin.segment.augment import AUGMENTATIONS, RandomAugment
     from braintwin.segment.infer import PATCH
     from braintwin.segment.network import build_network, save_model
 
@@ -139,16 +171,14 @@ def train_segmenter(
     rng = np.random.default_rng(config.seed)
     cases = list_brats_cases(data_dir)
     train_idx, held_idx = fold_split(len(cases), config.folds, config.fold, config.seed)
+    if config.augment not in AUGMENTATIONS:
+        raise ConfigurationError(
+            f"unknown augmentation {config.augment!r}", f"choose one of {sorted(AUGMENTATIONS)}"
+        )
     data = _load([cases[i] for i in train_idx], log)
     model = build_network(config.network, **config.network_kwargs)
     if config.init is not None:
-        start = torch.load(config.init, map_location="cpu", weights_only=True)
-        if start["info"].get("held_out_cases", []) != [cases[i].name for i in held_idx]:
-            raise ConfigurationError(
-                "the --init weights were trained on a different fold",
-                "continue a fold only from weights of the same --folds/--fold/--seed",
-            )
-        model.load_state_dict(start["state_dict"])
+        model.load_state_dict(_initial_state(Path(config.init), [cases[i].name for i in held_idx]))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Dice + binary cross-entropy per region channel. (MONAI's DiceCELoss applies a softmax
@@ -160,7 +190,7 @@ def train_segmenter(
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return dice_fn(logits, target) + bce_fn(logits, target)
 
-    augment = RandomAugment(rng)
+    augment = RandomAugment(rng, **AUGMENTATIONS[config.augment])
     steps = max(1, math.ceil(config.epochs * len(data) / config.batch))
 
     def lr_at(step: int) -> float:
