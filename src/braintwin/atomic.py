@@ -220,4 +220,11 @@ def crash_point(name: str) -> None:
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] != int(nth or 1):
         return
-    os.kill(os.getpid(), signal.SIGINT if sig.upper() == "INT" else signal.SIGKILL)
+    if sig.upper() == "INT":
+        # A process started in the background by a non-interactive shell inherits SIGINT
+        # ignored; the hook stands for a user's Ctrl-C, so interrupt as a terminal would.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.kill(os.getpid(), signal.SIGINT)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)

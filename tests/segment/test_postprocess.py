@@ -9,6 +9,7 @@ from scipy import ndimage
 from braintwin.segment.metrics import dice
 from braintwin.segment.postprocess import (
     PostProcessing,
+    enhancement_contrast,
     labels_from_probabilities,
     refine_enhancing,
     relabel_small_enhancing,
@@ -104,3 +105,37 @@ def test_refinement_skipped_without_t1ce_or_without_enhancement() -> None:
     regions = np.stack([ref > 0, np.isin(ref, (1, 4)), np.zeros(ref.shape, bool)])
     out = refine_enhancing(regions, probs[2], z, (1.0, 1.0, 1.0), on)
     assert (out == regions).all()
+
+
+def test_enhancement_contrast_known_answer() -> None:
+    # Whole tumour a 10³ cube, its enhancing part at z 2; brain 2-6 mm outside at z 0.5; the
+    # brain beyond 6 mm at z 5 and the voxels just outside the tumour at z 9 must not count.
+    z = np.full((40, 40, 40), 5.0, dtype=np.float32)
+    wt = np.zeros(z.shape, bool)
+    wt[15:25, 15:25, 15:25] = True
+    dist = ndimage.distance_transform_edt(~wt)
+    z[(dist > 2) & (dist <= 6)] = 0.5
+    z[(dist > 0) & (dist <= 2)] = 9.0
+    et = np.zeros_like(wt)
+    et[15:18, 15:25, 15:25] = True
+    z[et] = 2.0
+    assert enhancement_contrast(wt, et, z, (1.0, 1.0, 1.0)) == 1.5
+    # Outside the brain (z exactly 0) is not tissue: the median stays that of the brain.
+    z[:, :, 27:] = 0.0
+    assert enhancement_contrast(wt, et, z, (1.0, 1.0, 1.0)) == 1.5
+    assert np.isnan(enhancement_contrast(wt, np.zeros_like(et), z, (1.0, 1.0, 1.0)))
+
+
+def test_refinement_gated_on_enhancement_brighter_than_brain() -> None:
+    _, probs, z, _ = _rim_phantom()
+    spacing = (1.0, 1.0, 1.0)
+    base = PostProcessing(refine_et=True, rim_margin_mm=2.0)
+    coarse = labels_from_probabilities(probs, THR, spacing, t1ce_z=z)
+    fine = labels_from_probabilities(probs, THR, spacing, t1ce_z=z, params=base)
+    # The phantom's rim is ~3 z brighter than the brain around it: a gate below that refines
+    # exactly as without a gate, a gate above it leaves the network's enhancing tumour.
+    low = PostProcessing(refine_et=True, rim_margin_mm=2.0, min_enhancement_z=2.0)
+    high = PostProcessing(refine_et=True, rim_margin_mm=2.0, min_enhancement_z=4.0)
+    assert (labels_from_probabilities(probs, THR, spacing, t1ce_z=z, params=low) == fine).all()
+    assert (labels_from_probabilities(probs, THR, spacing, t1ce_z=z, params=high) == coarse).all()
+    assert not (fine == coarse).all()

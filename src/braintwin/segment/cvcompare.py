@@ -19,7 +19,7 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ from braintwin.types.labels import region_mask
 from braintwin.types.volume import Modality
 
 __all__ = [
+    "GATES",
     "CaseData",
+    "gate_grid",
     "leave_one_out",
     "load_case",
     "loo_table",
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 REGIONS = ("WT", "TC", "ET")
+#: Crop margin (voxels, ~1 mm) around every labellable voxel: wider than the enhancement
+#: gate's shell (:data:`braintwin.segment.postprocess.SHELL_MM`), so the crop sees it whole.
 _MARGIN = 8
 
 
@@ -194,6 +198,23 @@ def variant_grid() -> dict[str, Variant]:
         v[f"p8 refine otsu m2.0 f{fl}"] = ("p8", _refine("otsu", 0.0, 2.0, fl))
     for k in ("p1", "p4"):
         v[f"{k} refine midpoint0.3 m2.0 f0.0"] = (k, _refine("midpoint", 0.3, 2.0, 0.0))
+    v.update(gate_grid())
+    return v
+
+
+#: Enhancement gates compared (z-score units above the brain around the tumour).
+GATES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+
+
+def gate_grid() -> dict[str, Variant]:
+    """The shipped flips and refinement without a gate (listed first) and with each gate."""
+    ungated = _refine("midpoint", 0.3, 2.0, 0.02)
+    v: dict[str, Variant] = {"p4 refine midpoint0.3 m2.0 f0.02": ("p4", ungated)}
+    for g in GATES:
+        v[f"p4 refine midpoint0.3 m2.0 f0.02 gate{g}"] = (
+            "p4",
+            replace(ungated, min_enhancement_z=g),
+        )
     return v
 
 
@@ -217,12 +238,14 @@ def loo_table(
     """
     n = len(cases)
     plan: dict[str, list[str]] = {k: [k] * n for k in ("p1", "p4", "p8") if k in dices}
-    for label, prefix in (
-        ("p8 + small-ET relabel (LOO)", "p8 minET"),
-        ("p8 + 1 mm ET refinement (LOO)", "p8 refine"),
+    ungated = "p4 refine midpoint0.3 m2.0 f0.02"
+    for label, default, prefix in (
+        ("p8 + small-ET relabel (LOO)", "p8", "p8 minET"),
+        ("p8 + 1 mm ET refinement (LOO)", "p8", "p8 refine"),
+        ("p4 + refinement + enhancement gate (LOO)", ungated, f"{ungated} gate"),
     ):
-        family = ["p8", *(k for k in dices if k.startswith(prefix))]
-        if len(family) == 1:
+        family = [default, *(k for k in dices if k.startswith(prefix))]
+        if default not in dices or len(family) == 1:
             continue
         _, chosen = leave_one_out(np.stack([dices[k] for k in family]), 2)
         plan[label] = [family[i] for i in chosen]
@@ -255,7 +278,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("cache_dir", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument(
-        "--quick", action="store_true", help="only the TTA rows and the fixed pipelines"
+        "--quick",
+        action="store_true",
+        help="only the TTA rows, the enhancement gates and the fixed pipelines",
     )
     args = ap.parse_args(argv)
     slice_mm = json.loads((args.cache_dir / "folds.json").read_text()).get("slice_mm")
@@ -270,11 +295,15 @@ def main(argv: list[str] | None = None) -> None:
             "shipped": (shipped_flips, SHIPPED),
             "TTA 8 + refinement": ("p8", SHIPPED),
             "no TTA + refinement": ("p1", SHIPPED),
+            "shipped without enhancement gate": (
+                shipped_flips,
+                replace(SHIPPED, min_enhancement_z=None),
+            ),
         }
         grid = (
             variant_grid()
             if tag == "all" and not args.quick
-            else {k: variant_grid()[k] for k in ("p1", "p4", "p8")}
+            else {k: variant_grid()[k] for k in ("p1", "p4", "p8")} | gate_grid()
         )
         dices = score_grid(cases, grid)
         result[tag] = loo_table(cases, dices, grid, fixed)

@@ -30,8 +30,10 @@ from braintwin.segment.regions import keep_main_components, regions_to_labels
 from braintwin.types.labels import Label
 
 __all__ = [
+    "SHELL_MM",
     "SHIPPED",
     "PostProcessing",
+    "enhancement_contrast",
     "labels_from_probabilities",
     "refine_enhancing",
     "relabel_small_enhancing",
@@ -53,6 +55,9 @@ class PostProcessing:
             "otsu": Otsu's two-class threshold of the candidates' z-scores.
         et_level: the fraction ("midpoint") or quantile ("quantile"); unused by "otsu".
         et_floor: voxels need at least this network ET probability to be candidates.
+        min_enhancement_z: refine only when the network's enhancing tumour is this much
+            brighter on T1ce (median z-score) than the brain just outside the whole tumour
+            (:func:`enhancement_contrast`); None: always refine.
     """
 
     min_et_mm3: float = 0.0
@@ -61,6 +66,38 @@ class PostProcessing:
     et_rule: str = "midpoint"
     et_level: float = 0.5
     et_floor: float = 0.1
+    min_enhancement_z: float | None = None
+
+
+#: The normal-appearing tissue enhancement is compared with: brain 2-6 mm outside the whole
+#: tumour (past its partial-volume edge, near enough that a bias field barely changes).
+SHELL_MM: tuple[float, float] = (2.0, 6.0)
+
+
+def enhancement_contrast(
+    wt: np.ndarray, et: np.ndarray, t1ce_z: np.ndarray, spacing: tuple[float, float, float]
+) -> float:
+    """Median T1ce z-score of ``et`` minus that of the brain in :data:`SHELL_MM` around ``wt``.
+
+    Enhancing tumour is, by definition, brighter than normal brain after contrast; a network
+    "enhancing" region that is not (faint or absent uptake, as in many lower-grade gliomas)
+    gives no intensity to calibrate a rim threshold on. Brain is ``t1ce_z != 0`` (z-scored
+    inside the brain mask, zero outside). NaN when either set is empty.
+    """
+    if not et.any():
+        return float("nan")
+    reach = [int(np.ceil(SHELL_MM[1] / s)) for s in spacing]
+    idx = np.argwhere(wt)
+    box = tuple(
+        slice(max(int(a) - r, 0), min(int(b) + r + 1, n))
+        for a, b, r, n in zip(idx.min(0), idx.max(0), reach, wt.shape, strict=True)
+    )
+    z = t1ce_z[box]
+    dist = ndimage.distance_transform_edt(~wt[box], sampling=spacing)
+    shell = (z != 0) & (dist > SHELL_MM[0]) & (dist <= SHELL_MM[1])
+    if not shell.any():
+        return float("nan")
+    return float(np.median(t1ce_z[et]) - np.median(z[shell]))
 
 
 def _otsu(values: np.ndarray, bins: int = 128) -> float:
@@ -108,7 +145,8 @@ def refine_enhancing(
     (``et_rule``: e.g. midway between the voxels the network calls enhancing and the other
     candidates), so no absolute intensity scale is assumed. ET ⊆ TC is restored by adding the
     new ET to the core. When the network finds no enhancing voxel there is nothing to
-    calibrate on and ``regions`` is returned unchanged.
+    calibrate on and ``regions`` is returned unchanged, as it is when ``min_enhancement_z``
+    is set and the network's enhancing tumour is not that much brighter than the brain around.
 
     Args:
         regions: bool (3, X, Y, Z) WT, TC, ET after thresholding.
@@ -120,6 +158,10 @@ def refine_enhancing(
     et = regions[2] & regions[0]
     if not et.any():
         return regions
+    if params.min_enhancement_z is not None:
+        contrast = enhancement_contrast(regions[0], et, t1ce_z, spacing)
+        if not contrast >= params.min_enhancement_z:  # NaN (no shell) also skips
+            return regions
     # Candidates lie inside the whole tumour (TC and ET outside it are dropped when labels
     # are built), so work on its bounding box: ~20× less work than the whole grid.
     idx = np.argwhere(regions[0])
@@ -177,5 +219,10 @@ def labels_from_probabilities(
 
 #: The post-processing the shipped path runs (chosen by cross-validation; see the README).
 SHIPPED = PostProcessing(
-    refine_et=True, rim_margin_mm=2.0, et_rule="midpoint", et_level=0.3, et_floor=0.02
+    refine_et=True,
+    rim_margin_mm=2.0,
+    et_rule="midpoint",
+    et_level=0.3,
+    et_floor=0.02,
+    min_enhancement_z=0.5,
 )
