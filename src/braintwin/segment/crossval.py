@@ -98,8 +98,7 @@ def cache_case(
     vols, seg = load_brats_case(case_dir, modalities)
     if seg is None:
         raise InputError(f"case folder {case_dir.name} has no *_seg reference")
-    if slice_mm is not None:
-        vols = thicken(vols, slice_mm)
+    vols = thicken(vols, slice_mm)
     arrays = {m: np.asarray(v.data) for m, v in vols.items()}
     brain = brain_mask_of(list(arrays.values()))
     prep = prepare_input(arrays, brain, next(iter(vols.values())).spacing)

@@ -82,8 +82,7 @@ def load_case(
     vols, seg = load_brats_case(data_dir / name, mods)
     if seg is None:
         raise InputError(f"case folder {name} has no *_seg reference")
-    if slice_mm is not None:
-        vols = thicken(vols, slice_mm)
+    vols = thicken(vols, slice_mm)
     arrays = {m: np.asarray(v.data) for m, v in vols.items()}
     brain = brain_mask_of(list(arrays.values()))
     spacing = next(iter(vols.values())).spacing
@@ -206,15 +205,16 @@ def variant_grid() -> dict[str, Variant]:
 GATES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 
 
+#: The gates' baseline: the shipped flips and refinement parameters, no gate.
+_UNGATED = "p4 refine midpoint0.3 m2.0 f0.02"
+
+
 def gate_grid() -> dict[str, Variant]:
     """The shipped flips and refinement without a gate (listed first) and with each gate."""
     ungated = _refine("midpoint", 0.3, 2.0, 0.02)
-    v: dict[str, Variant] = {"p4 refine midpoint0.3 m2.0 f0.02": ("p4", ungated)}
+    v: dict[str, Variant] = {_UNGATED: ("p4", ungated)}
     for g in GATES:
-        v[f"p4 refine midpoint0.3 m2.0 f0.02 gate{g}"] = (
-            "p4",
-            replace(ungated, min_enhancement_z=g),
-        )
+        v[f"{_UNGATED} gate{g}"] = ("p4", replace(ungated, min_enhancement_z=g))
     return v
 
 
@@ -238,11 +238,10 @@ def loo_table(
     """
     n = len(cases)
     plan: dict[str, list[str]] = {k: [k] * n for k in ("p1", "p4", "p8") if k in dices}
-    ungated = "p4 refine midpoint0.3 m2.0 f0.02"
     for label, default, prefix in (
         ("p8 + small-ET relabel (LOO)", "p8", "p8 minET"),
         ("p8 + 1 mm ET refinement (LOO)", "p8", "p8 refine"),
-        ("p4 + refinement + enhancement gate (LOO)", ungated, f"{ungated} gate"),
+        ("p4 + refinement + enhancement gate (LOO)", _UNGATED, f"{_UNGATED} gate"),
     ):
         family = [default, *(k for k in dices if k.startswith(prefix))]
         if default not in dices or len(family) == 1:

@@ -46,9 +46,12 @@ def score_case(
     return row
 
 
-def thicken(volumes: dict[Modality, Volume], slice_mm: float) -> dict[Modality, Volume]:
-    """Every volume as if acquired with ``slice_mm`` axial (third-axis) slices."""
+def thicken(volumes: dict[Modality, Volume], slice_mm: float | None) -> dict[Modality, Volume]:
+    """Every volume as if acquired with ``slice_mm`` axial (third-axis) slices (None: as is)."""
     from braintwin.segment.augment import simulate_thick_slices
+
+    if slice_mm is None:
+        return volumes
 
     return {
         m: v.with_data(simulate_thick_slices(np.asarray(v.data), v.spacing[2], slice_mm))
@@ -88,8 +91,7 @@ def evaluate_cases(
             raise InputError(
                 f"case folder {case.name} has no *_seg reference", "add CASE_seg.nii.gz"
             )
-        if slice_mm is not None:
-            volumes = thicken(volumes, slice_mm)
+        volumes = thicken(volumes, slice_mm)
         t0 = time.perf_counter()
         seg = segment_volumes(volumes, method=method, weights=weights)
         sec = time.perf_counter() - t0

@@ -69,6 +69,15 @@ class PostProcessing:
     min_enhancement_z: float | None = None
 
 
+def _box(mask: np.ndarray, reach: list[int]) -> tuple[slice, ...]:
+    """Bounding box of a non-empty ``mask`` grown by ``reach`` voxels per axis, inside the grid."""
+    idx = np.argwhere(mask)
+    return tuple(
+        slice(max(int(a) - r, 0), min(int(b) + r + 1, n))
+        for a, b, r, n in zip(idx.min(0), idx.max(0), reach, mask.shape, strict=True)
+    )
+
+
 #: The normal-appearing tissue enhancement is compared with: brain 2-6 mm outside the whole
 #: tumour (past its partial-volume edge, near enough that a bias field barely changes).
 SHELL_MM: tuple[float, float] = (2.0, 6.0)
@@ -86,12 +95,7 @@ def enhancement_contrast(
     """
     if not et.any():
         return float("nan")
-    reach = [int(np.ceil(SHELL_MM[1] / s)) for s in spacing]
-    idx = np.argwhere(wt)
-    box = tuple(
-        slice(max(int(a) - r, 0), min(int(b) + r + 1, n))
-        for a, b, r, n in zip(idx.min(0), idx.max(0), reach, wt.shape, strict=True)
-    )
+    box = _box(wt, [int(np.ceil(SHELL_MM[1] / s)) for s in spacing])
     z = t1ce_z[box]
     dist = ndimage.distance_transform_edt(~wt[box], sampling=spacing)
     shell = (z != 0) & (dist > SHELL_MM[0]) & (dist <= SHELL_MM[1])
@@ -164,10 +168,7 @@ def refine_enhancing(
             return regions
     # Candidates lie inside the whole tumour (TC and ET outside it are dropped when labels
     # are built), so work on its bounding box: ~20× less work than the whole grid.
-    idx = np.argwhere(regions[0])
-    box: tuple[slice, ...] = tuple(
-        slice(int(a), int(b) + 1) for a, b in zip(idx.min(0), idx.max(0), strict=True)
-    )
+    box = _box(regions[0], [0, 0, 0])
     wt, core, et, p, z = regions[0][box], regions[1][box], et[box], p_et[box], t1ce_z[box]
     near = core
     if params.rim_margin_mm > 0:
