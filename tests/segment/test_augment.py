@@ -76,6 +76,12 @@ def test_random_augment_is_seeded_and_never_drops_everything(rng: np.random.Gene
     kept = [aug.channels_kept() for _ in range(200)]
     assert all(any(k) for k in kept)
     assert any(not all(k) for k in kept)
+    # A specialist sees its own sequences on every draw; the others are zero.
+    pair = (False, True, False, True)
+    spec = RandomAugment(np.random.default_rng(0), p_dropout=1.0, fixed_channels=pair)
+    assert {spec.channels_kept() for _ in range(50)} == {pair}
+    ox, _ = spec(x, y)
+    assert not ox[0].any() and not ox[2].any() and ox[1].any() and ox[3].any()
 
 
 def test_thick_slices_known_answers() -> None:

@@ -9,13 +9,25 @@ import torch
 
 from braintwin.errors import ConfigurationError, NotFoundError
 from braintwin.segment.ensemble import ProbabilityEnsemble, combine_weights
-from braintwin.segment.network import build_network, load_model, read_weights, save_model
+from braintwin.segment.network import (
+    build_network,
+    load_model,
+    read_weights,
+    save_model,
+    trained_modalities,
+)
 
 
-def _member(tmp_path: Path, name: str, seed: int, filters: int = 8) -> Path:
+def _member(
+    tmp_path: Path, name: str, seed: int, filters: int = 8, modalities: list[str] | None = None
+) -> Path:
     torch.manual_seed(seed)
     net = build_network("segresnet", init_filters=filters)
-    info = {"train_cases": [f"case{seed}", "shared"], "held_out_cases": [f"out{seed}"]}
+    info = {
+        "train_cases": [f"case{seed}", "shared"],
+        "held_out_cases": [f"out{seed}"],
+        "config": {"modalities": modalities},
+    }
     return save_model(net, tmp_path / name, "segresnet", {"init_filters": filters}, info)
 
 
@@ -51,3 +63,19 @@ def test_ensemble_refuses_mixed_architectures_and_bad_files(tmp_path: Path) -> N
     with pytest.raises(NotFoundError):
         read_weights(tmp_path / "missing.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_specialist_ensemble_keeps_its_sequences_and_refuses_mixed_sets(tmp_path: Path) -> None:
+    pair = ["flair", "t1ce"]
+    a, b = (
+        _member(tmp_path, "a.pt", 1, modalities=pair),
+        _member(tmp_path, "b.pt", 2, modalities=pair),
+    )
+    info = combine_weights([a, b], tmp_path / "spec.pt")
+    assert trained_modalities(info) == pair
+    assert trained_modalities(load_model(tmp_path / "spec.pt")[1]) == pair
+    general = _member(tmp_path, "g.pt", 3)
+    assert trained_modalities(combine_weights([general, general], tmp_path / "g2.pt")) is None
+    with pytest.raises(ConfigurationError, match="different sequence sets"):
+        combine_weights([a, general], tmp_path / "mixed.pt")
+    assert not (tmp_path / "mixed.pt").exists()

@@ -101,6 +101,57 @@ def test_training_continues_from_the_member_of_an_ensemble_that_held_out_the_fol
         train_segmenter(data, out, TrainConfig(folds=3, fold=1, epochs=1, augment="wild"))
 
 
+def test_specialist_trains_calibrates_and_scores_on_its_own_sequences(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    from braintwin.errors import InputError
+    from braintwin.segment import segment_volumes
+    from braintwin.segment.data import load_brats_case
+    from braintwin.segment.network import trained_modalities
+    from braintwin.segment.train import kept_channels
+    from braintwin.types.volume import Modality
+
+    assert kept_channels(None) is None
+    assert kept_channels(["flair", "t1ce"]) == (False, True, False, True)  # T1 T1ce T2 FLAIR
+    for bad in (["dwi"], [], ["seg"]):
+        with pytest.raises(ConfigurationError):
+            kept_channels(bad)
+    data = write_synthetic_brats(tmp_path / "data", 3, rng)
+    out = tmp_path / "spec.pt"
+    cfg = TrainConfig(folds=3, fold=0, epochs=1, threads=1, modalities=["flair", "t1ce"])
+    train_segmenter(data, out, cfg)
+    assert trained_modalities(load_model(out)[1]) == ["flair", "t1ce"]
+    # Given all four, the specialist gets its own two (as trained) and says so.
+    vols, _ = load_brats_case(data / "Case0")
+    seg = segment_volumes(vols, weights=out)
+    assert seg.flags == ["weights trained on flair, t1ce only: t1, t2 not used"]
+    pair = segment_volumes(vols, weights=out, modalities=(Modality.FLAIR, Modality.T1CE))
+    assert np.array_equal(pair.labels.data, seg.labels.data)
+    with pytest.raises(InputError, match="none is given"):
+        segment_volumes(vols, weights=out, modalities=(Modality.T1,))
+    with pytest.raises(ConfigurationError, match="unknown sequence"):
+        train_segmenter(data, out, TrainConfig(folds=3, epochs=1, modalities=["adc"]))
+
+
+def test_train_cli_scores_a_specialist_on_its_own_sequences_only(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    from braintwin.cli import segment as seg_cli
+    from braintwin.cli.groups import train_app
+
+    app = typer.Typer()
+    seg_cli.register(app)
+    app.add_typer(train_app, name="train")
+    data = write_synthetic_brats(tmp_path / "data", 3, rng)
+    out = tmp_path / "spec.pt"
+    args = ["train", "segment", str(data), "--out", str(out), "--folds", "3", "--epochs", "1"]
+    res = CliRunner().invoke(app, [*args, "--threads", "1", "--modalities", "flair,t1ce"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output.strip().splitlines()[-1])
+    assert "held_out_flair_t1ce" in result and "held_out_all" not in result
+    assert result["held_out_flair_t1ce"]["modalities"] == ["flair", "t1ce"]
+
+
 def torch_allclose(a: object, b: object) -> bool:
     import torch
 

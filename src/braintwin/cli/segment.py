@@ -125,6 +125,13 @@ def register(app: typer.Typer) -> None:
                 "bias field and thick slices)."
             ),
         ] = "standard",
+        modalities: Annotated[
+            str | None,
+            typer.Option(
+                help="Train a specialist on only these sequences, e.g. flair,t1ce (the others "
+                "are always zero); default: all four with modality dropout."
+            ),
+        ] = None,
     ) -> None:
         """Train the segmentation network (seeded); with --folds > 1 evaluate the held-out fold."""
         from braintwin.segment.train import TrainConfig, train_segmenter
@@ -138,6 +145,9 @@ def register(app: typer.Typer) -> None:
             lr=lr,
             init=None if init is None else str(init),
             augment=augment,
+            modalities=None
+            if modalities is None
+            else [m.value for m in _parse_modalities(modalities) or ()],
         )
         summary = train_segmenter(data_dir, out, config, log=_log)
         result: dict[str, Any] = {
@@ -153,7 +163,13 @@ def register(app: typer.Typer) -> None:
             from braintwin.types.volume import Modality
 
             held = [Path(p) for p in summary["held_out_dirs"]]
-            for key, mods in (("all", None), ("flair_t1ce", (Modality.FLAIR, Modality.T1CE))):
+            sets: tuple[tuple[str, tuple[Modality, ...] | None], ...] = (
+                ("all", None),
+                ("flair_t1ce", (Modality.FLAIR, Modality.T1CE)),
+            )
+            if config.modalities is not None:  # a specialist is scored on its own sequences
+                sets = (("_".join(config.modalities), _parse_modalities(modalities)),)
+            for key, mods in sets:
                 ev = evaluate_cases(held, method="unet", modalities=mods, weights=out)
                 typer.echo(f"held-out fold {fold}, modalities {key}:")
                 _summary_table(ev)

@@ -68,11 +68,23 @@ def _unet(
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     from braintwin.segment.data import prepare_input, zscore_in_mask
     from braintwin.segment.infer import SHIPPED_FLIPS, predict_regions
-    from braintwin.segment.network import DEFAULT_WEIGHTS, load_model
+    from braintwin.segment.network import DEFAULT_WEIGHTS, load_model, trained_modalities
     from braintwin.segment.postprocess import SHIPPED, labels_from_probabilities
 
     model, info = load_model(Path(weights) if weights is not None else DEFAULT_WEIGHTS)
     thr = info.get("thresholds", {"WT": 0.5, "TC": 0.5, "ET": 0.5})
+    flags: list[str] = []
+    only = trained_modalities(info)
+    if only is not None:  # a specialist never saw other channels filled: give it its own
+        unused = [m.value for m in arrays if m.value not in only]
+        arrays = {m: a for m, a in arrays.items() if m.value in only}
+        if not arrays:
+            raise InputError(
+                f"these weights were trained on {', '.join(only)} only, and none is given",
+                "give those sequences, or use the shipped weights",
+            )
+        if unused:
+            flags.append(f"weights trained on {', '.join(only)} only: {', '.join(unused)} not used")
     if progress:
         progress("normalising and cropping", 0.1)
     prepared = prepare_input(arrays, brain, spacing)
@@ -86,7 +98,7 @@ def _unet(
     labels = labels_from_probabilities(probs, thr, spacing, t1ce_z=t1ce_z, params=SHIPPED)
     # TTA variance of a probability is at most 0.25; ×4 puts the map on [0, 1].
     unc = None if var is None or not uncertainty else np.clip(4.0 * var, 0.0, 1.0)
-    return labels, None if unc is None else unc.astype(np.float32), []
+    return labels, None if unc is None else unc.astype(np.float32), flags
 
 
 def _classical(kind: str) -> MethodFn:

@@ -213,9 +213,13 @@ class RandomAugment:
     p_contrast: float = 0.0
     p_bias: float = 0.0
     p_thick: float = 0.0
+    #: A network for one sequence set (a specialist) sees exactly these channels, always.
+    fixed_channels: tuple[bool, ...] | None = None
 
     def channels_kept(self) -> tuple[bool, ...]:
         """A random non-empty channel subset (all channels when no dropout is drawn)."""
+        if self.fixed_channels is not None:
+            return self.fixed_channels
         n = len(CHANNELS)
         if self.rng.random() >= self.p_dropout:
             return (True,) * n

@@ -3,9 +3,10 @@
 The shipped ensemble's members are the networks of a leave-cases-out cross-validation; each
 member's ``info`` names the cases it never saw. Letting every member predict only its own
 held-out cases gives one honest out-of-fold prediction per case. The network-grid (2 mm)
-probabilities are cached per case (without and with mirrored test-time augmentation, for
-every modality set asked for), so post-processing variants can be compared on the same folds
-without running a network again (:mod:`braintwin.segment.cvcompare`).
+probabilities are cached per case (without and with mirrored test-time augmentation; for all
+four sequences and FLAIR + T1ce, or for a specialist's own set only), so post-processing
+variants can be compared on the same folds without running a network again
+(:mod:`braintwin.segment.cvcompare`).
 
 Run: ``python -m braintwin.segment.crossval DATA_DIR CACHE_DIR [--weights W] [--slice-mm 5]``
 (``--slice-mm``: every sequence degraded to that axial slice thickness first, recorded in
@@ -160,7 +161,12 @@ def cache_folds(
 
     payload = read_weights(weights)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"members": [], "timing": {}, "slice_mm": slice_mm}
+    record: dict[str, Any] = {
+        "members": [],
+        "timing": {},
+        "slice_mm": slice_mm,
+        "sets": list(modality_sets),
+    }
     for member in fold_members(payload):
         model = _member_model(payload, member.index)
         record["members"].append(
@@ -220,7 +226,7 @@ def average_caches(sources: list[Path], cache_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from braintwin.segment.network import DEFAULT_WEIGHTS
+    from braintwin.segment.network import DEFAULT_WEIGHTS, read_weights, trained_modalities
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir", type=Path)
@@ -234,10 +240,12 @@ def main(argv: list[str] | None = None) -> None:
         print("averaged", average_caches(args.average, args.cache_dir), "cases")
         return
     torch.set_num_threads(args.threads)
-    sets: dict[str, tuple[Modality, ...] | None] = {
-        "all": None,
-        "flair_t1ce": (Modality.FLAIR, Modality.T1CE),
-    }
+    only = trained_modalities(read_weights(args.weights)["info"])
+    sets: dict[str, tuple[Modality, ...] | None] = (
+        {"all": None, "flair_t1ce": (Modality.FLAIR, Modality.T1CE)}
+        if only is None  # the general model: all four, and the common clinical pair
+        else {"_".join(only): tuple(Modality(m) for m in only)}  # a specialist: its own set
+    )
     cache_folds(args.data_dir, args.cache_dir, args.weights, sets, args.slice_mm)
 
 

@@ -73,12 +73,12 @@ def load_case(
     thresholds: dict[str, float],
     slice_mm: float | None = None,
 ) -> CaseData:
-    """Load a cached case for one modality set (``tag``: "all" or "flair_t1ce").
+    """Load a cached case for one modality set (``tag``: "all", or sequences as "flair_t1ce").
 
     ``slice_mm`` degrades the sequences as the cache's predictions were made (``folds.json``).
     """
 
-    mods = None if tag == "all" else (Modality.FLAIR, Modality.T1CE)
+    mods = None if tag == "all" else tuple(Modality(m) for m in tag.split("_"))
     vols, seg = load_brats_case(data_dir / name, mods)
     if seg is None:
         raise InputError(f"case folder {name} has no *_seg reference")
@@ -282,10 +282,12 @@ def main(argv: list[str] | None = None) -> None:
         help="only the TTA rows, the enhancement gates and the fixed pipelines",
     )
     args = ap.parse_args(argv)
-    slice_mm = json.loads((args.cache_dir / "folds.json").read_text()).get("slice_mm")
+    record = json.loads((args.cache_dir / "folds.json").read_text())
+    slice_mm = record.get("slice_mm")
     result: dict[str, Any] = {"slice_mm": slice_mm}
     shipped_flips = f"p{SHIPPED_FLIPS}"
-    for tag in ("all", "flair_t1ce"):
+    # the sets cached: all four and FLAIR + T1ce, or a specialist's own set only
+    for tag in record.get("sets", ["all", "flair_t1ce"]):
         cases = [
             load_case(args.data_dir, args.cache_dir, n, tag, t, slice_mm)
             for n, t in folds_of(args.cache_dir)

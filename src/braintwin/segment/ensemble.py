@@ -43,7 +43,7 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
     of their training cases (where thresholds may be chosen; see ``segment.thresholds``).
     """
     from braintwin.checkpoint import cast_floats, write_checkpoint
-    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights
+    from braintwin.segment.network import FORMAT_ENSEMBLE, read_weights, trained_modalities
 
     if len(paths) < 2:
         raise ConfigurationError("an ensemble needs at least two weights files")
@@ -58,6 +58,12 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
                 "combine networks of one architecture",
             )
     members_info = [dict(p.get("info", {})) for p in payloads]
+    modalities = {str(trained_modalities(i)) for i in members_info}
+    if len(modalities) > 1:
+        raise ConfigurationError(
+            "the members were trained on different sequence sets",
+            "combine networks trained with the same --modalities",
+        )
     train_cases = sorted({c for i in members_info for c in i.get("train_cases", [])})
     info: dict[str, Any] = {
         "ensemble_of": [
@@ -69,6 +75,7 @@ def combine_weights(paths: Sequence[Path], out: Path) -> dict[str, Any]:
             for p, i in zip(paths, members_info, strict=True)
         ],
         "channels": members_info[0].get("channels"),
+        "modalities": trained_modalities(members_info[0]),
         "train_cases": train_cases,
         "torch": str(torch.__version__),
     }

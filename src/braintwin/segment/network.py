@@ -30,6 +30,7 @@ __all__ = [
     "model_from_payload",
     "read_weights",
     "save_model",
+    "trained_modalities",
 ]
 
 DEFAULT_WEIGHTS = data_path("segment", "segresnet8x3.pt")
@@ -123,6 +124,16 @@ def model_from_payload(payload: dict[str, Any]) -> torch.nn.Module:
             f"segmentation weights do not fit the network: {err}", "retrain or reinstall"
         ) from err
     return model.eval()
+
+
+def trained_modalities(info: dict[str, Any]) -> list[str] | None:
+    """The sequences a network (or every member of an ensemble) was trained on alone.
+
+    None for a network trained on all four with modality dropout (the general model).
+    """
+    if "ensemble_of" in info:
+        return info.get("modalities")
+    return (info.get("config") or {}).get("modalities")
 
 
 @lru_cache(maxsize=2)

@@ -43,14 +43,18 @@ def calibrate_weights(
     """Choose thresholds on the weights' own training cases and store them in the file."""
     from braintwin.checkpoint import write_checkpoint
     from braintwin.segment.infer import predict_regions
-    from braintwin.segment.network import model_from_payload, read_weights
+    from braintwin.segment.network import model_from_payload, read_weights, trained_modalities
+    from braintwin.types.volume import Modality
 
     payload = read_weights(Path(weights))
     model = model_from_payload(payload)
     names = payload["info"]["train_cases"]
+    # A specialist is calibrated on the sequences it will be given.
+    only = trained_modalities(payload["info"])
+    mods = None if only is None else tuple(Modality(m) for m in only)
     dices = np.zeros((len(names), 3, len(THRESHOLD_GRID)))
     for i, name in enumerate(names):
-        vols, seg = load_brats_case(Path(data_dir) / name)
+        vols, seg = load_brats_case(Path(data_dir) / name, mods)
         if seg is None:
             continue
         arrays = {m: v.data for m, v in vols.items()}

@@ -32,7 +32,7 @@ from braintwin.segment.data import (
     prepare_target,
 )
 
-__all__ = ["TrainConfig", "fold_split", "train_segmenter", "warmup_cosine"]
+__all__ = ["TrainConfig", "fold_split", "kept_channels", "train_segmenter", "warmup_cosine"]
 
 Log = Callable[[str, float], None]
 
@@ -59,6 +59,28 @@ class TrainConfig:
     init: str | None = None
     #: Augmentation preset (:data:`braintwin.segment.augment.AUGMENTATIONS`).
     augment: str = "standard"
+    #: Sequences the network is trained on (a specialist for that set: the others are always
+    #: zero, as at inference without them); None trains on all four with modality dropout.
+    modalities: list[str] | None = None
+
+
+def kept_channels(modalities: list[str] | None) -> tuple[bool, ...] | None:
+    """Channel mask of a specialist's sequences (None: all four, with modality dropout)."""
+    if modalities is None:
+        return None
+    from braintwin.types.volume import Modality
+
+    try:
+        wanted = {Modality(m) for m in modalities}
+    except ValueError as err:
+        raise ConfigurationError(
+            f"unknown sequence in {modalities}", "use t1, t1ce, t2, flair"
+        ) from err
+    if not wanted or not wanted <= set(CHANNELS):
+        raise ConfigurationError(
+            f"cannot train on {modalities}", "name one or more of t1, t1ce, t2, flair"
+        )
+    return tuple(m in wanted for m in CHANNELS)
 
 
 def warmup_cosine(step: int, steps: int, warmup: int, lr: float) -> float:
@@ -175,6 +197,7 @@ def train_segmenter(
         raise ConfigurationError(
             f"unknown augmentation {config.augment!r}", f"choose one of {sorted(AUGMENTATIONS)}"
         )
+    kept_channels(config.modalities)  # a bad sequence name fails before the data is read
     data = _load([cases[i] for i in train_idx], log)
     model = build_network(config.network, **config.network_kwargs)
     if config.init is not None:
@@ -190,7 +213,9 @@ def train_segmenter(
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return dice_fn(logits, target) + bce_fn(logits, target)
 
-    augment = RandomAugment(rng, **AUGMENTATIONS[config.augment])
+    augment = RandomAugment(
+        rng, **AUGMENTATIONS[config.augment], fixed_channels=kept_channels(config.modalities)
+    )
     steps = max(1, math.ceil(config.epochs * len(data) / config.batch))
 
     def lr_at(step: int) -> float:
