@@ -12,6 +12,7 @@ from braintwin.segment.postprocess import (
     enhancement_contrast,
     labels_from_probabilities,
     refine_enhancing,
+    refine_whole_tumour,
     relabel_small_enhancing,
 )
 from braintwin.types.labels import Label
@@ -139,3 +140,66 @@ def test_refinement_gated_on_enhancement_brighter_than_brain() -> None:
     assert (labels_from_probabilities(probs, THR, spacing, t1ce_z=z, params=low) == fine).all()
     assert (labels_from_probabilities(probs, THR, spacing, t1ce_z=z, params=high) == coarse).all()
     assert not (fine == coarse).all()
+
+
+def _wt_phantom(shift: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FLAIR z 2 inside a true whole tumour of radius 10 voxels, 0.5 in the brain (r < 20), 0
+    outside it; the predicted whole tumour is the same sphere moved by ``shift`` voxels (too
+    far out on one side, too far in on the other), its core of radius 5."""
+    g = np.indices((48, 48, 48)).astype(float) - 24.0
+    r = np.sqrt((g**2).sum(0))
+    moved = np.sqrt(((g - np.asarray(shift, float)[:, None, None, None]) ** 2).sum(0))
+    flair = np.where(r < 10, 2.0, np.where(r < 20, 0.5, 0.0))
+    regions = np.stack([moved < 10, moved < 5, moved < 3])
+    return regions, flair, r < 10
+
+
+def test_whole_tumour_boundary_moves_to_the_flair_edge() -> None:
+    sp = (1.0, 1.0, 1.0)
+    for shift in ((1, 0, 0), (0, -1, 1)):
+        regions, flair, truth = _wt_phantom(shift)
+        out = refine_whole_tumour(regions, flair, sp, band_mm=1.0, level=0.3)
+        assert dice(out[0], truth) > dice(regions[0], truth)
+        # one layer moves: within 1 mm of the predicted edge the edge is the FLAIR edge
+        ring = ndimage.binary_dilation(regions[0]) & ~ndimage.binary_erosion(regions[0])
+        assert np.array_equal(out[0][ring], truth[ring])
+        assert np.array_equal(out[0][~ring], regions[0][~ring])  # nothing beyond the band
+        assert np.array_equal(out[1:], regions[1:])  # core and enhancing untouched
+
+
+def test_whole_tumour_refinement_keeps_core_brain_and_flat_images() -> None:
+    sp = (1.0, 1.0, 1.0)
+    regions, flair, _ = _wt_phantom((1, 0, 0))
+    # inside no brighter than outside: no FLAIR edge to lock on to, unchanged
+    flat = refine_whole_tumour(regions, np.where(flair > 0, 0.5, 0.0), sp, 1.0, 0.3)
+    assert np.array_equal(flat, regions)
+    # core voxels at the edge stay tumour however dark (the far side still grows)
+    cored = regions.copy()
+    cored[1] = regions[0]
+    kept = refine_whole_tumour(cored, flair, sp, 1.0, 0.3)[0]
+    assert not (regions[0] & ~kept).any() and (kept & ~regions[0]).any()
+    # outside the brain (z == 0) nothing joins the tumour
+    brainless = np.where(flair == 2.0, 2.0, 0.0)
+    grown = refine_whole_tumour(regions, np.where(brainless > 0, 2.0, 0.0), sp, 2.0, 0.3)
+    assert not (grown[0] & (brainless == 0) & ~regions[0]).any()
+    # off (band 0), and skipped without FLAIR by the shipped path's entry point
+    assert refine_whole_tumour(regions, flair, sp, 0.0, 0.3) is regions
+    probs = regions.astype(np.float32)
+    pp = PostProcessing(wt_band_mm=1.0)
+    assert np.array_equal(
+        labels_from_probabilities(probs, THR, sp, params=pp),
+        labels_from_probabilities(probs, THR, sp),
+    )
+
+
+def test_whole_tumour_band_is_in_millimetres() -> None:
+    # The pole one voxel outside the true edge leaves the tumour, unless its outside
+    # neighbour is 2 mm away (a 2 mm axis) and the band is 1 mm.
+    for axis, pole in ((0, (34, 24, 24)), (1, (24, 34, 24))):
+        shift = tuple(int(a == axis) for a in range(3))
+        regions, flair, truth = _wt_phantom(shift)  # type: ignore[arg-type]
+        assert regions[0][pole] and not truth[pole]
+        iso = refine_whole_tumour(regions, flair, (1.0, 1.0, 1.0), band_mm=1.0, level=0.3)
+        aniso = refine_whole_tumour(regions, flair, (2.0, 1.0, 1.0), band_mm=1.0, level=0.3)
+        assert not iso[0][pole]
+        assert aniso[0][pole] == (axis == 0)

@@ -93,9 +93,15 @@ def _unet(
     probs, var = predict_regions(
         prepared, model, brain, n_flips=max(SHIPPED_FLIPS, 4) if uncertainty else SHIPPED_FLIPS
     )
-    t1ce = arrays.get(Modality.T1CE)
-    t1ce_z = None if t1ce is None else zscore_in_mask(t1ce, brain)
-    labels = labels_from_probabilities(probs, thr, spacing, t1ce_z=t1ce_z, params=SHIPPED)
+    t1ce, flair = arrays.get(Modality.T1CE), arrays.get(Modality.FLAIR)
+    labels = labels_from_probabilities(
+        probs,
+        thr,
+        spacing,
+        t1ce_z=None if t1ce is None else zscore_in_mask(t1ce, brain),
+        flair_z=None if flair is None else zscore_in_mask(flair, brain),
+        params=SHIPPED,
+    )
     # TTA variance of a probability is at most 0.25; ×4 puts the map on [0, 1].
     unc = None if var is None or not uncertainty else np.clip(4.0 * var, 0.0, 1.0)
     return labels, None if unc is None else unc.astype(np.float32), flags

@@ -30,7 +30,7 @@ from braintwin.segment.crossval import load_cached, upsample_cached
 from braintwin.segment.data import brain_mask_of, load_brats_case, zscore_in_mask
 from braintwin.segment.evaluate import thicken
 from braintwin.segment.metrics import dice, hausdorff
-from braintwin.segment.postprocess import PostProcessing, labels_from_probabilities
+from braintwin.segment.postprocess import SHIPPED, PostProcessing, labels_from_probabilities
 from braintwin.types.labels import region_mask
 from braintwin.types.volume import Modality
 
@@ -62,6 +62,7 @@ class CaseData:
     spacing: tuple[float, float, float]
     ref: np.ndarray
     t1ce_z: np.ndarray
+    flair_z: np.ndarray
     probs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -94,13 +95,13 @@ def load_case(
     lo = np.maximum(idx.min(0) - _MARGIN, 0)
     hi = np.minimum(idx.max(0) + _MARGIN + 1, ref.shape)
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    z = zscore_in_mask(arrays[Modality.T1CE], brain)[sl]
     return CaseData(
         name=name,
         thresholds=thresholds,
         spacing=spacing,
         ref=ref[sl].copy(),
-        t1ce_z=z,
+        t1ce_z=zscore_in_mask(arrays[Modality.T1CE], brain)[sl],
+        flair_z=zscore_in_mask(arrays[Modality.FLAIR], brain)[sl],
         probs={k: v[(slice(None), *sl)].astype(np.float16) for k, v in full.items()},
     )
 
@@ -115,7 +116,12 @@ def score_variant(
     """Dice (and HD95 mm if asked) per region of one variant on one case."""
     probs = case.probs[flips].astype(np.float32)
     labels = labels_from_probabilities(
-        probs, thresholds or case.thresholds, case.spacing, t1ce_z=case.t1ce_z, params=params
+        probs,
+        thresholds or case.thresholds,
+        case.spacing,
+        t1ce_z=case.t1ce_z,
+        flair_z=case.flair_z,
+        params=params,
     )
     return score_labels(labels, case.ref, case.spacing, hd95)
 
@@ -198,6 +204,7 @@ def variant_grid() -> dict[str, Variant]:
     for k in ("p1", "p4"):
         v[f"{k} refine midpoint0.3 m2.0 f0.0"] = (k, _refine("midpoint", 0.3, 2.0, 0.0))
     v.update(gate_grid())
+    v.update(wt_grid())
     return v
 
 
@@ -215,6 +222,24 @@ def gate_grid() -> dict[str, Variant]:
     v: dict[str, Variant] = {_UNGATED: ("p4", ungated)}
     for g in GATES:
         v[f"{_UNGATED} gate{g}"] = ("p4", replace(ungated, min_enhancement_z=g))
+    return v
+
+
+#: Whole-tumour boundary refinements compared: band (mm) on each side of the edge x level.
+WT_BANDS: tuple[float, ...] = (1.0, 2.0)
+WT_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+#: Their baseline: the shipped path without the whole-tumour refinement.
+_NO_WT = "p4 refinement + gate0.5"
+
+
+def wt_grid() -> dict[str, Variant]:
+    """The shipped path without the whole-tumour refinement (listed first) and with each."""
+    base = replace(SHIPPED, wt_band_mm=0.0)
+    v: dict[str, Variant] = {_NO_WT: ("p4", base)}
+    for band, level in itertools.product(WT_BANDS, WT_LEVELS):
+        v[f"{_NO_WT} wt{band} l{level}"] = ("p4", replace(base, wt_band_mm=band, wt_level=level))
     return v
 
 
@@ -238,15 +263,17 @@ def loo_table(
     """
     n = len(cases)
     plan: dict[str, list[str]] = {k: [k] * n for k in ("p1", "p4", "p8") if k in dices}
-    for label, default, prefix in (
-        ("p8 + small-ET relabel (LOO)", "p8", "p8 minET"),
-        ("p8 + 1 mm ET refinement (LOO)", "p8", "p8 refine"),
-        ("p4 + refinement + enhancement gate (LOO)", _UNGATED, f"{_UNGATED} gate"),
+    # (row, baseline, variants' prefix, region index the choice maximises: WT 0, ET 2)
+    for label, default, prefix, region in (
+        ("p8 + small-ET relabel (LOO)", "p8", "p8 minET", 2),
+        ("p8 + 1 mm ET refinement (LOO)", "p8", "p8 refine", 2),
+        ("p4 + refinement + enhancement gate (LOO)", _UNGATED, f"{_UNGATED} gate", 2),
+        ("shipped ET path + 1 mm WT boundary refinement (LOO)", _NO_WT, f"{_NO_WT} wt", 0),
     ):
         family = [default, *(k for k in dices if k.startswith(prefix))]
         if default not in dices or len(family) == 1:
             continue
-        _, chosen = leave_one_out(np.stack([dices[k] for k in family]), 2)
+        _, chosen = leave_one_out(np.stack([dices[k] for k in family]), region)
         plan[label] = [family[i] for i in chosen]
     every = {**grid, **fixed}
     plan.update({k: [k] * n for k in fixed})
@@ -270,7 +297,6 @@ def loo_table(
 def main(argv: list[str] | None = None) -> None:
     """Load the cache, score the grid, print and write the comparison (JSON)."""
     from braintwin.segment.infer import SHIPPED_FLIPS
-    from braintwin.segment.postprocess import SHIPPED
 
     ap = argparse.ArgumentParser(description="Compare post-processing on cached CV predictions")
     ap.add_argument("data_dir", type=Path)
@@ -296,6 +322,10 @@ def main(argv: list[str] | None = None) -> None:
             "shipped": (shipped_flips, SHIPPED),
             "TTA 8 + refinement": ("p8", SHIPPED),
             "no TTA + refinement": ("p1", SHIPPED),
+            "shipped without whole-tumour refinement": (
+                shipped_flips,
+                replace(SHIPPED, wt_band_mm=0.0),
+            ),
             "shipped without enhancement gate": (
                 shipped_flips,
                 replace(SHIPPED, min_enhancement_z=None),
@@ -304,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         grid = (
             variant_grid()
             if tag == "all" and not args.quick
-            else {k: variant_grid()[k] for k in ("p1", "p4", "p8")} | gate_grid()
+            else {k: variant_grid()[k] for k in ("p1", "p4", "p8")} | gate_grid() | wt_grid()
         )
         dices = score_grid(cases, grid)
         result[tag] = loo_table(cases, dices, grid, fixed)

@@ -8,7 +8,10 @@ Steps, in order (each optional step is off when its parameter is 0 / False):
    sees 2 mm voxels, which cannot resolve a 2–4 mm enhancing rim; at the input resolution
    (about 1 mm) enhancement is re-read from the T1ce image itself, relative to the case's own
    enhancing intensities.
-3. Small enhancing predictions relabelled as core (:func:`relabel_small_enhancing`), the
+3. Full-resolution refinement of the whole tumour's boundary (:func:`refine_whole_tumour`):
+   within a band around the upsampled 2 mm edge, membership is re-read from the FLAIR image,
+   relative to the case's own intensities just inside and just outside the edge.
+4. Small enhancing predictions relabelled as core (:func:`relabel_small_enhancing`), the
    BraTS post-processing of Isensee et al. 2018 (arXiv:1809.10483): a case whose predicted
    enhancing volume is below a threshold most likely has none (low-grade glioma), and BraTS
    scores a false-positive ET there as Dice 0.
@@ -36,6 +39,7 @@ __all__ = [
     "enhancement_contrast",
     "labels_from_probabilities",
     "refine_enhancing",
+    "refine_whole_tumour",
     "relabel_small_enhancing",
 ]
 
@@ -58,6 +62,10 @@ class PostProcessing:
         min_enhancement_z: refine only when the network's enhancing tumour is this much
             brighter on T1ce (median z-score) than the brain just outside the whole tumour
             (:func:`enhancement_contrast`); None: always refine.
+        wt_band_mm: re-read the whole tumour's boundary from the full-resolution FLAIR within
+            this distance (mm) on both sides of it (:func:`refine_whole_tumour`; 0: off).
+        wt_level: where between the FLAIR medians of the outer and the inner band the
+            boundary threshold lies (0: the outer median, 1: the inner one).
     """
 
     min_et_mm3: float = 0.0
@@ -67,6 +75,8 @@ class PostProcessing:
     et_level: float = 0.5
     et_floor: float = 0.1
     min_enhancement_z: float | None = None
+    wt_band_mm: float = 0.0
+    wt_level: float = 0.3
 
 
 def _box(mask: np.ndarray, reach: list[int]) -> tuple[slice, ...]:
@@ -185,6 +195,51 @@ def refine_enhancing(
     return out
 
 
+def refine_whole_tumour(
+    regions: np.ndarray,
+    flair_z: np.ndarray,
+    spacing: tuple[float, float, float],
+    band_mm: float,
+    level: float,
+) -> np.ndarray:
+    """The whole tumour's boundary re-read at full resolution from the FLAIR intensities.
+
+    The network's 2 mm whole tumour, upsampled, places its edge to within a coarse voxel.
+    Oedema and infiltrated tissue are FLAIR-hyperintense by definition (BraTS draws the whole
+    tumour on FLAIR), so near the edge a voxel belongs to it when its FLAIR z-score reaches a
+    case-relative threshold: ``level`` of the way from the median of the brain just outside
+    (within ``band_mm``) up to the median of the tumour just inside. Inside voxels below it
+    leave the whole tumour unless they are core; outside brain voxels (``flair_z != 0``)
+    at or above it join it. Unchanged when either band is empty or the inside is not brighter
+    than the outside (no FLAIR edge to lock on to).
+
+    Args:
+        regions: bool (3, X, Y, Z) WT, TC, ET.
+        flair_z: (X, Y, Z) FLAIR z-scored inside the brain (zero outside).
+        spacing: voxel size (mm).
+        band_mm: how far on each side of the edge voxels may change.
+        level: position of the threshold between the outer and the inner median.
+    """
+    wt = regions[0]
+    if band_mm <= 0 or not wt.any():
+        return regions
+    box = _box(wt, [int(np.ceil(band_mm / s)) + 1 for s in spacing])
+    inside, z = wt[box], flair_z[box]
+    # Exact Euclidean distance in mm to the other side of the edge (anisotropic voxels allowed).
+    inner = inside & (ndimage.distance_transform_edt(inside, sampling=spacing) <= band_mm)
+    outer = ~inside & (z != 0)
+    outer &= ndimage.distance_transform_edt(~inside, sampling=spacing) <= band_mm
+    if not inner.any() or not outer.any():
+        return regions
+    low, high = float(np.median(z[outer])), float(np.median(z[inner]))
+    if not high > low:
+        return regions
+    tau = low + level * (high - low)
+    out = regions.copy()
+    out[0][box] = (inside & ~(inner & (z < tau) & ~regions[1][box])) | (outer & (z >= tau))
+    return out
+
+
 def relabel_small_enhancing(labels: np.ndarray, voxel_mm3: float, min_mm3: float) -> np.ndarray:
     """Enhancing (4) becomes necrotic/non-enhancing core (1) when its total volume < min_mm3."""
     et = labels == Label.ENHANCING
@@ -201,18 +256,21 @@ def labels_from_probabilities(
     spacing: tuple[float, float, float],
     *,
     t1ce_z: np.ndarray | None = None,
+    flair_z: np.ndarray | None = None,
     params: PostProcessing | None = None,
 ) -> np.ndarray:
     """uint8 BraTS labels from (3, X, Y, Z) WT/TC/ET probabilities on the input grid.
 
-    ``t1ce_z`` (the T1ce z-scored inside the brain, same grid) enables the ET refinement;
-    without it (no T1ce) that step is skipped.
+    ``t1ce_z`` (the T1ce z-scored inside the brain, same grid) enables the ET refinement and
+    ``flair_z`` the whole-tumour boundary refinement; without the image that step is skipped.
     """
     pp = params or PostProcessing()
     cut = np.asarray([thresholds["WT"], thresholds["TC"], thresholds["ET"]], dtype=np.float32)
     regions = keep_main_components(probs >= cut[:, None, None, None])
     if pp.refine_et and t1ce_z is not None:
         regions = refine_enhancing(regions, probs[2], t1ce_z, spacing, pp)
+    if pp.wt_band_mm > 0 and flair_z is not None:
+        regions = refine_whole_tumour(regions, flair_z, spacing, pp.wt_band_mm, pp.wt_level)
     labels = regions_to_labels(regions)
     voxel = float(np.prod(spacing))
     return relabel_small_enhancing(labels, voxel, pp.min_et_mm3)
@@ -226,4 +284,6 @@ SHIPPED = PostProcessing(
     et_level=0.3,
     et_floor=0.02,
     min_enhancement_z=0.5,
+    wt_band_mm=1.0,
+    wt_level=0.1,
 )
