@@ -136,6 +136,7 @@ def register(app: typer.Typer) -> None:
         """Train the segmentation network (seeded); with --folds > 1 evaluate the held-out fold."""
         from braintwin.segment.train import TrainConfig, train_segmenter
 
+        only = _parse_modalities(modalities)
         config = TrainConfig(
             folds=folds,
             fold=fold,
@@ -145,9 +146,7 @@ def register(app: typer.Typer) -> None:
             lr=lr,
             init=None if init is None else str(init),
             augment=augment,
-            modalities=None
-            if modalities is None
-            else [m.value for m in _parse_modalities(modalities) or ()],
+            modalities=None if only is None else [m.value for m in only],
         )
         summary = train_segmenter(data_dir, out, config, log=_log)
         result: dict[str, Any] = {
@@ -167,8 +166,8 @@ def register(app: typer.Typer) -> None:
                 ("all", None),
                 ("flair_t1ce", (Modality.FLAIR, Modality.T1CE)),
             )
-            if config.modalities is not None:  # a specialist is scored on its own sequences
-                sets = (("_".join(config.modalities), _parse_modalities(modalities)),)
+            if only is not None:  # a specialist is scored on its own sequences
+                sets = (("_".join(m.value for m in only), only),)
             for key, mods in sets:
                 ev = evaluate_cases(held, method="unet", modalities=mods, weights=out)
                 typer.echo(f"held-out fold {fold}, modalities {key}:")

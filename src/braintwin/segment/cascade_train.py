@@ -233,8 +233,10 @@ def train_cascade(
 
 def evaluate_case(case: FullCase, cascade: Cascade) -> dict[str, dict[str, Any]]:
     """Scores of the first stage alone and with the cascade, with and without ET refinement."""
-    t1ce = case.arrays.get(Modality.T1CE)
+    # The images the shipped post-processing reads (ET from T1ce, the WT edge from FLAIR).
+    t1ce, flair = case.arrays.get(Modality.T1CE), case.arrays.get(Modality.FLAIR)
     t1ce_z = None if t1ce is None else zscore_in_mask(t1ce, case.brain)
+    flair_z = None if flair is None else zscore_in_mask(flair, case.brain)
     refined = refine_probabilities(case.probs, case.arrays, case.brain, case.spacing, cascade)
     variants: dict[str, tuple[np.ndarray, dict[str, float], PostProcessing]] = {
         "first stage": (case.probs, case.thresholds, PostProcessing()),
@@ -244,7 +246,9 @@ def evaluate_case(case: FullCase, cascade: Cascade) -> dict[str, dict[str, Any]]
     }
     return {
         name: score_labels(
-            labels_from_probabilities(p, thr, case.spacing, t1ce_z=t1ce_z, params=pp),
+            labels_from_probabilities(
+                p, thr, case.spacing, t1ce_z=t1ce_z, flair_z=flair_z, params=pp
+            ),
             case.ref,
             case.spacing,
         )

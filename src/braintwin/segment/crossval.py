@@ -153,13 +153,22 @@ def cache_folds(
     data_dir: Path,
     cache_dir: Path,
     weights: Path,
-    modality_sets: dict[str, tuple[Modality, ...] | None],
     slice_mm: float | None = None,
 ) -> dict[str, Any]:
-    """Cache every member's predictions of its held-out cases; returns the timing record."""
-    from braintwin.segment.network import read_weights
+    """Cache every member's predictions of its held-out cases; returns the timing record.
+
+    The general model is cached with all four sequences and with FLAIR + T1ce (the common
+    clinical pair); a specialist with its own sequences only.
+    """
+    from braintwin.segment.network import read_weights, trained_modalities
 
     payload = read_weights(weights)
+    only = trained_modalities(payload["info"])
+    modality_sets: dict[str, tuple[Modality, ...] | None] = (
+        {"all": None, "flair_t1ce": (Modality.FLAIR, Modality.T1CE)}
+        if only is None
+        else {"_".join(only): tuple(Modality(m) for m in only)}
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "members": [],
@@ -226,7 +235,7 @@ def average_caches(sources: list[Path], cache_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from braintwin.segment.network import DEFAULT_WEIGHTS, read_weights, trained_modalities
+    from braintwin.segment.network import DEFAULT_WEIGHTS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir", type=Path)
@@ -240,13 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         print("averaged", average_caches(args.average, args.cache_dir), "cases")
         return
     torch.set_num_threads(args.threads)
-    only = trained_modalities(read_weights(args.weights)["info"])
-    sets: dict[str, tuple[Modality, ...] | None] = (
-        {"all": None, "flair_t1ce": (Modality.FLAIR, Modality.T1CE)}
-        if only is None  # the general model: all four, and the common clinical pair
-        else {"_".join(only): tuple(Modality(m) for m in only)}  # a specialist: its own set
-    )
-    cache_folds(args.data_dir, args.cache_dir, args.weights, sets, args.slice_mm)
+    cache_folds(args.data_dir, args.cache_dir, args.weights, args.slice_mm)
 
 
 if __name__ == "__main__":

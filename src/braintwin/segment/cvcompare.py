@@ -61,8 +61,8 @@ class CaseData:
     thresholds: dict[str, float]
     spacing: tuple[float, float, float]
     ref: np.ndarray
-    t1ce_z: np.ndarray
-    flair_z: np.ndarray
+    t1ce_z: np.ndarray | None  # None when the set lacks the image (that step is skipped)
+    flair_z: np.ndarray | None
     probs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -100,10 +100,16 @@ def load_case(
         thresholds=thresholds,
         spacing=spacing,
         ref=ref[sl].copy(),
-        t1ce_z=zscore_in_mask(arrays[Modality.T1CE], brain)[sl],
-        flair_z=zscore_in_mask(arrays[Modality.FLAIR], brain)[sl],
+        t1ce_z=_zscored(arrays, Modality.T1CE, brain, sl),
+        flair_z=_zscored(arrays, Modality.FLAIR, brain, sl),
         probs={k: v[(slice(None), *sl)].astype(np.float16) for k, v in full.items()},
     )
+
+
+def _zscored(
+    arrays: dict[Modality, np.ndarray], m: Modality, brain: np.ndarray, sl: tuple[slice, ...]
+) -> np.ndarray | None:
+    return None if m not in arrays else zscore_in_mask(arrays[m], brain)[sl]
 
 
 def score_variant(

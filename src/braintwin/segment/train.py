@@ -197,7 +197,7 @@ def train_segmenter(
         raise ConfigurationError(
             f"unknown augmentation {config.augment!r}", f"choose one of {sorted(AUGMENTATIONS)}"
         )
-    kept_channels(config.modalities)  # a bad sequence name fails before the data is read
+    fixed = kept_channels(config.modalities)  # a bad sequence name fails before the data is read
     data = _load([cases[i] for i in train_idx], log)
     model = build_network(config.network, **config.network_kwargs)
     if config.init is not None:
@@ -213,9 +213,7 @@ def train_segmenter(
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return dice_fn(logits, target) + bce_fn(logits, target)
 
-    augment = RandomAugment(
-        rng, **AUGMENTATIONS[config.augment], fixed_channels=kept_channels(config.modalities)
-    )
+    augment = RandomAugment(rng, **AUGMENTATIONS[config.augment], fixed_channels=fixed)
     steps = max(1, math.ceil(config.epochs * len(data) / config.batch))
 
     def lr_at(step: int) -> float:
