@@ -114,6 +114,26 @@ def test_unet_plumbing_with_untrained_weights(rng: np.random.Generator, tmp_path
     assert seg.meta["modalities"] == ["t1ce", "flair"]
 
 
+def test_missing_sequence_note_quotes_only_what_was_measured(tmp_path: Path) -> None:
+    """The shipped record covers all four and FLAIR + T1ce; other sets and other weights are
+    told to measure, not quoted a figure measured on something else."""
+    import json
+
+    from braintwin.segment.api import _accuracy_note
+    from braintwin.segment.network import DEFAULT_WEIGHTS
+
+    cv = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())["cross_validation"]
+    full, two = cv["unet"]["dice"]["WT"], cv["unet_flair_t1ce"]["dice"]["WT"]
+    pair = _accuracy_note("unet", {Modality.FLAIR, Modality.T1CE}, None)
+    assert f"WT Dice {two:.2f} with FLAIR+T1ce only vs {full:.2f} with all four" in pair
+    t1 = _accuracy_note("unet", {Modality.T1}, None)
+    assert "this set (t1) was not cross-validated" in t1
+    assert "--modalities t1`" in t1
+    other = _accuracy_note("unet", {Modality.FLAIR, Modality.T1CE}, tmp_path / "w.pt")
+    assert "Dice" not in other and "--modalities t1ce,flair`" in other
+    assert "Dice" not in _accuracy_note("kmeans", {Modality.FLAIR}, None)
+
+
 def test_without_t1ce_enhancing_is_reported_as_core(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

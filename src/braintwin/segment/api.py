@@ -134,24 +134,39 @@ METHODS: dict[str, MethodFn] = {
 }
 
 
-def _accuracy_note(method: str) -> str:
-    """What missing sequences cost, from the measured cross-validation shipped with the model."""
+def _accuracy_note(method: str, present: set[Modality], weights: Path | None) -> str:
+    """What the missing sequences cost, from the cross-validation shipped with the model.
+
+    Only the shipped weights have a measured record, and it covers two sets: all four
+    sequences and FLAIR + T1ce. Any other set is told that no figure exists for it, rather
+    than quoted the FLAIR + T1ce figure as if it applied.
+    """
     import json
 
     from braintwin.segment.network import DEFAULT_WEIGHTS
 
-    generic = "expect lower accuracy; measure it with `braintwin eval segment DIR --modalities`"
+    shown = ",".join(m.value for m in CHANNELS if m in present)
+    generic = (
+        f"expect lower accuracy; measure it with `braintwin eval segment DIR --modalities {shown}`"
+    )
     path = DEFAULT_WEIGHTS.with_suffix(".json")
-    if method != "unet" or not path.is_file():
+    shipped = weights is None or Path(weights).resolve() == DEFAULT_WEIGHTS.resolve()
+    if method != "unet" or not shipped or not path.is_file():
         return generic
     try:
         cv = json.loads(path.read_text())["cross_validation"]
         full, two = cv["unet"]["dice"]["WT"], cv["unet_flair_t1ce"]["dice"]["WT"]
     except (KeyError, TypeError, ValueError):
         return generic
+    if present == {Modality.FLAIR, Modality.T1CE}:
+        return (
+            f"expect lower accuracy: cross-validated WT Dice {two:.2f} with FLAIR+T1ce only "
+            f"vs {full:.2f} with all four"
+        )
     return (
-        f"expect lower accuracy: cross-validated WT Dice {two:.2f} with FLAIR+T1ce only "
-        f"vs {full:.2f} with all four"
+        f"expect lower accuracy: cross-validated WT Dice {full:.2f} with all four and "
+        f"{two:.2f} with FLAIR+T1ce; this set ({shown}) was not cross-validated, "
+        f"measure it with `braintwin eval segment DIR --modalities {shown}`"
     )
 
 
@@ -280,7 +295,8 @@ def segment_volumes(
             )
     missing = [m.value.upper() for m in CHANNELS if m not in chosen]
     if missing:
-        flags.append(f"missing modalities: {', '.join(missing)} ({_accuracy_note(method)})")
+        note = _accuracy_note(method, set(chosen), weights)
+        flags.append(f"missing modalities: {', '.join(missing)} ({note})")
     brain_mm3 = float(brain.sum()) * ref.voxel_volume_mm3
     if brain_mm3 < MIN_BRAIN_MM3:
         flags.append(f"no brain: {brain_mm3:.0f} mm³ of non-zero voxels; nothing segmented")
