@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from braintwin.errors import ConfigurationError
 from braintwin.segment.evaluate import evaluate_cases, score_case
-from braintwin.segment.network import load_model
+from braintwin.segment.network import build_network as _build
+from braintwin.segment.network import load_model, read_weights
 from braintwin.segment.train import TrainConfig, fold_split, train_segmenter
 
 
@@ -74,7 +75,6 @@ def test_training_continues_from_the_member_of_an_ensemble_that_held_out_the_fol
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
     from braintwin.segment.ensemble import combine_weights
-    from braintwin.segment.network import read_weights
     from braintwin.segment.train import _initial_state
 
     data = write_synthetic_brats(tmp_path / "data", 3, rng)
@@ -99,6 +99,24 @@ def test_training_continues_from_the_member_of_an_ensemble_that_held_out_the_fol
     assert read_weights(out)["info"]["config"]["augment"] == "strong"
     with pytest.raises(ConfigurationError, match="unknown augmentation"):
         train_segmenter(data, out, TrainConfig(folds=3, fold=1, epochs=1, augment="wild"))
+
+
+def test_deep_supervised_training_saves_the_plain_network(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    data = write_synthetic_brats(tmp_path / "data", 3, rng)
+    out = tmp_path / "ds.pt"
+    cfg = TrainConfig(folds=3, fold=0, epochs=1, threads=1, deep_supervision=True)
+    summary = train_segmenter(data, out, cfg)
+    assert summary["steps"] == 1 and np.isfinite(summary["final_loss"])
+    payload = read_weights(out)
+    assert payload["info"]["config"]["deep_supervision"] is True
+    # No head survives into the weights: they load into the plain network the shipped path runs.
+    assert set(payload["state_dict"]) == set(_build("segresnet").state_dict())
+    _, info = load_model(out)
+    assert set(info["thresholds"]) == {"WT", "TC", "ET"}
+    with pytest.raises(ConfigurationError, match="deep supervision"):
+        train_segmenter(data, out, TrainConfig(network="unet", epochs=1, deep_supervision=True))
 
 
 def test_specialist_trains_calibrates_and_scores_on_its_own_sequences(

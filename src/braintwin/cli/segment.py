@@ -132,6 +132,14 @@ def register(app: typer.Typer) -> None:
                 "are always zero); default: all four with modality dropout."
             ),
         ] = None,
+        deep_supervision: Annotated[
+            bool,
+            typer.Option(
+                "--deep-supervision/--no-deep-supervision",
+                help="Also supervise the decoder's half- and quarter-resolution outputs "
+                "(training-only heads; the saved weights are the plain network).",
+            ),
+        ] = False,
     ) -> None:
         """Train the segmentation network (seeded); with --folds > 1 evaluate the held-out fold."""
         from braintwin.segment.train import TrainConfig, train_segmenter
@@ -147,6 +155,7 @@ def register(app: typer.Typer) -> None:
             init=None if init is None else str(init),
             augment=augment,
             modalities=None if only is None else [m.value for m in only],
+            deep_supervision=deep_supervision,
         )
         summary = train_segmenter(data_dir, out, config, log=_log)
         result: dict[str, Any] = {

@@ -6,7 +6,7 @@ random brain voxel (foreground over-sampling as in nnU-Net, Isensee et al. 2021)
 (:class:`RandomAugment`, with modality dropout; the ``"strong"`` preset of
 :data:`AUGMENTATIONS` adds elastic warps, contrast, bias fields and simulated thick slices) and
 minimises Dice + BCE on the three region channels (MONAI ``DiceLoss`` + ``BCEWithLogitsLoss``,
-sigmoid outputs). AdamW with linear warm-up then cosine decay. An "epoch" is one patch per
+sigmoid outputs; :mod:`braintwin.segment.supervision`), optionally deep-supervised. AdamW with linear warm-up then cosine decay. An "epoch" is one patch per
 training case. Everything random comes from ``seed``. Afterwards the per-region probability
 thresholds are chosen on the training cases (:mod:`braintwin.segment.thresholds`).
 """
@@ -62,6 +62,10 @@ class TrainConfig:
     #: Sequences the network is trained on (a specialist for that set: the others are always
     #: zero, as at inference without them); None trains on all four with modality dropout.
     modalities: list[str] | None = None
+    #: Also supervise the decoder's half- and quarter-resolution outputs through training-only
+    #: heads (:mod:`braintwin.segment.supervision`; "segresnet" only). The saved weights are
+    #: the plain network either way.
+    deep_supervision: bool = False
 
 
 def kept_channels(modalities: list[str] | None) -> tuple[bool, ...] | None:
@@ -181,11 +185,11 @@ def train_segmenter(
     evaluated by the caller with :func:`braintwin.segment.evaluate.evaluate_cases`.
     """
     import torch
-    from monai.losses import DiceLoss
 
     from braintwin.segment.augment import AUGMENTATIONS, RandomAugment
     from braintwin.segment.infer import PATCH
     from braintwin.segment.network import build_network, save_model
+    from braintwin.segment.supervision import DeepSupervised, training_loss
 
     t0 = time.perf_counter()
     torch.set_num_threads(config.threads)
@@ -198,20 +202,21 @@ def train_segmenter(
             f"unknown augmentation {config.augment!r}", f"choose one of {sorted(AUGMENTATIONS)}"
         )
     fixed = kept_channels(config.modalities)  # a bad sequence name fails before the data is read
+    if config.deep_supervision and config.network != "segresnet":
+        raise ConfigurationError(
+            f"deep supervision is implemented for segresnet, not {config.network!r}",
+            "train segresnet, or leave deep supervision off",
+        )
     data = _load([cases[i] for i in train_idx], log)
     model = build_network(config.network, **config.network_kwargs)
     if config.init is not None:
         model.load_state_dict(_initial_state(Path(config.init), [cases[i].name for i in held_idx]))
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    # Dice + binary cross-entropy per region channel. (MONAI's DiceCELoss applies a softmax
-    # cross-entropy whenever there are several channels, which is wrong for overlapping
-    # sigmoid regions, so the two terms are combined here.)
-    dice_fn = DiceLoss(sigmoid=True, batch=True)
-    bce_fn = torch.nn.BCEWithLogitsLoss()
-
-    def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return dice_fn(logits, target) + bce_fn(logits, target)
+    # Deep supervision trains the network inside a wrapper with extra heads; ``model`` (the
+    # network itself) is what is saved.
+    trained = DeepSupervised(model) if config.deep_supervision else model
+    trained.train()
+    opt = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = training_loss(config.deep_supervision)
 
     augment = RandomAugment(rng, **AUGMENTATIONS[config.augment], fixed_channels=fixed)
     steps = max(1, math.ceil(config.epochs * len(data) / config.batch))
@@ -231,7 +236,7 @@ def train_segmenter(
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(torch.stack(xs)), torch.stack(ys))
+        loss = loss_fn(trained(torch.stack(xs)), torch.stack(ys))
         loss.backward()
         opt.step()
         value = float(loss.detach())
