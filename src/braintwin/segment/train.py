@@ -6,9 +6,10 @@ random brain voxel (foreground over-sampling as in nnU-Net, Isensee et al. 2021)
 (:class:`RandomAugment`, with modality dropout; the ``"strong"`` preset of
 :data:`AUGMENTATIONS` adds elastic warps, contrast, bias fields and simulated thick slices) and
 minimises Dice + BCE on the three region channels (MONAI ``DiceLoss`` + ``BCEWithLogitsLoss``,
-sigmoid outputs; :mod:`braintwin.segment.supervision`), optionally deep-supervised. AdamW with linear warm-up then cosine decay. An "epoch" is one patch per
-training case. Everything random comes from ``seed``. Afterwards the per-region probability
-thresholds are chosen on the training cases (:mod:`braintwin.segment.thresholds`).
+sigmoid outputs; :mod:`braintwin.segment.supervision`), optionally deep-supervised. AdamW with
+linear warm-up then cosine decay. An "epoch" is one patch per training case. Everything random
+comes from ``seed``. Afterwards the per-region probability thresholds are chosen on the
+training cases (:mod:`braintwin.segment.thresholds`).
 """
 
 from __future__ import annotations
