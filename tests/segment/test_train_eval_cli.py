@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from braintwin.errors import ConfigurationError
 from braintwin.segment.evaluate import evaluate_cases, score_case
-from braintwin.segment.network import build_network as _build
-from braintwin.segment.network import load_model, read_weights
+from braintwin.segment.network import build_network, load_model, read_weights
 from braintwin.segment.train import TrainConfig, fold_split, train_segmenter
 
 
@@ -112,7 +111,7 @@ def test_deep_supervised_training_saves_the_plain_network(
     payload = read_weights(out)
     assert payload["info"]["config"]["deep_supervision"] is True
     # No head survives into the weights: they load into the plain network the shipped path runs.
-    assert set(payload["state_dict"]) == set(_build("segresnet").state_dict())
+    assert set(payload["state_dict"]) == set(build_network("segresnet").state_dict())
     _, info = load_model(out)
     assert set(info["thresholds"]) == {"WT", "TC", "ET"}
     with pytest.raises(ConfigurationError, match="deep supervision"):

@@ -146,9 +146,8 @@ def _accuracy_note(method: str, present: set[Modality], weights: Path | None) ->
     from braintwin.segment.network import DEFAULT_WEIGHTS
 
     shown = ",".join(m.value for m in CHANNELS if m in present)
-    generic = (
-        f"expect lower accuracy; measure it with `braintwin eval segment DIR --modalities {shown}`"
-    )
+    measure = f"measure it with `braintwin eval segment DIR --modalities {shown}`"
+    generic = f"expect lower accuracy; {measure}"
     path = DEFAULT_WEIGHTS.with_suffix(".json")
     shipped = weights is None or Path(weights).resolve() == DEFAULT_WEIGHTS.resolve()
     if method != "unet" or not shipped or not path.is_file():
@@ -165,8 +164,7 @@ def _accuracy_note(method: str, present: set[Modality], weights: Path | None) ->
         )
     return (
         f"expect lower accuracy: cross-validated WT Dice {full:.2f} with all four and "
-        f"{two:.2f} with FLAIR+T1ce; this set ({shown}) was not cross-validated, "
-        f"measure it with `braintwin eval segment DIR --modalities {shown}`"
+        f"{two:.2f} with FLAIR+T1ce; this set ({shown}) was not cross-validated, {measure}"
     )
 
 

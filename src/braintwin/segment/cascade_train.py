@@ -190,7 +190,7 @@ def train_cascade(
     samples: dict[str, list[Sample]], config: CascadeConfig, log: Any = print
 ) -> CascadeNet:
     """Train a cascade on ``samples`` (tag -> crops; "all" and optionally "flair_t1ce")."""
-    from monai.losses import DiceLoss
+    from braintwin.segment.supervision import RegionLoss
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -198,8 +198,7 @@ def train_cascade(
     model = build_cascade(init_filters=config.init_filters, relative=config.relative)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    dice_fn = DiceLoss(sigmoid=True, batch=True)
-    bce_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = RegionLoss() if config.loss == "dice+bce" else torch.nn.BCEWithLogitsLoss()
     t0 = time.perf_counter()
     running = float("nan")
     full, pair = samples["all"], samples.get("flair_t1ce", [])
@@ -217,9 +216,7 @@ def train_cascade(
         opt.zero_grad(set_to_none=True)
         logits = model(torch.stack(xs))
         target = torch.stack(ys)
-        loss = bce_fn(logits, target)
-        if config.loss == "dice+bce":
-            loss = loss + dice_fn(logits, target)
+        loss = loss_fn(logits, target)
         loss.backward()
         opt.step()
         v = float(loss.detach())
